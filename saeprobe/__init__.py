@@ -1,0 +1,16 @@
+"""saeprobe: probing LLM activations with sparse autoencoders, reproducibly.
+
+Layers: :mod:`saeprobe.config` (profiles), :mod:`saeprobe.models` (TransformerLens models, offline
+Gemma 3 270M), :mod:`saeprobe.data` (P1 datasets), :mod:`saeprobe.activations` (cached extraction).
+"""
+import os as _os
+
+# Nothing in saeprobe may reach a hub or a tracker unless the user opts in explicitly.
+_os.environ.setdefault("WANDB_MODE", "disabled")
+_os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+__version__ = "0.1.0"
+
+from saeprobe.config import Profile, load_profile  # noqa: E402
+
+__all__ = ["Profile", "load_profile", "__version__"]
