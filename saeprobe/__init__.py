@@ -5,8 +5,13 @@ Gemma 3 270M), :mod:`saeprobe.data` (P1 datasets), :mod:`saeprobe.activations` (
 """
 import os as _os
 
-# Nothing in saeprobe may reach a hub or a tracker unless the user opts in explicitly.
+# Nothing in saeprobe may reach a hub or a tracker unless the user opts in (SAEPROBE_ONLINE=1).
 _os.environ.setdefault("WANDB_MODE", "disabled")
+if _os.environ.get("SAEPROBE_ONLINE", "0") != "1":
+    _os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+else:
+    _os.environ.setdefault("HF_HUB_OFFLINE", "0")
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __version__ = "0.1.0"

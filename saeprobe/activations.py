@@ -1,0 +1,301 @@
+"""Residual-stream activations of a TransformerLens model: reduced per text, per token, and cached.
+
+One forward pass serves several hooks and several reducers. Texts are tokenized once, sorted by
+token count (so batches carry little padding), left-truncated to ``max_len`` tokens keeping BOS
+and the last tokens, right-padded (causal attention: real tokens never see the padding), and run
+with ``stop_at_layer`` so blocks after the deepest requested hook are never computed.
+
+Reducers map a batch ``acts [B, T, d]`` plus ``mask [B, T]`` (True on real, non-BOS tokens) and
+``last [B]`` (index of the last real token) to ``[B, ...]``:
+
+* ``"last"`` — the last real token (P1's probe input);
+* ``"mean"`` / ``"max"`` — pooled over real non-BOS tokens (BOS norms are ~10x the rest);
+* any callable with that signature (e.g. SAE pooling for MOSAIC) — see :data:`REDUCERS`.
+
+Truncation note: P1's package truncates from the left without keeping BOS; we keep BOS (Gemma's
+attention sink) plus the last ``max_len - 1`` tokens. For texts that fit, both are identical.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from typing import Callable, Iterator, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+log = logging.getLogger("saeprobe.activations")
+
+#: Bump when a change to this module changes the numbers it produces (part of every cache key).
+EXTRACTOR_VERSION = "1"
+
+Reducer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _last(acts, mask, last):
+    return acts[torch.arange(acts.shape[0], device=acts.device), last]
+
+
+def _mean(acts, mask, last):
+    m = mask.unsqueeze(-1).to(acts.dtype)
+    return (acts * m).sum(1) / m.sum(1).clamp_min(1)
+
+
+def _max(acts, mask, last):
+    return acts.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+
+
+#: Named reducers; add an entry (or pass a callable) for a new pooled form.
+REDUCERS: dict[str, Reducer] = {"last": _last, "mean": _mean, "max": _max}
+DEFAULT_REDUCERS = ("last", "mean", "max")
+
+_HOOK_LAYER = re.compile(r"^blocks\.(\d+)\.")
+
+
+# ----------------------------------------------------------------------------- tokenization
+def hook_layer(model, hook: str) -> int:
+    """Block index a hook lives in (``-1`` for embedding hooks); validates the hook name.
+
+    Raises ``ValueError`` naming the valid range for an unknown hook or an out-of-range layer.
+    """
+    if hook in model.hook_dict:
+        m = _HOOK_LAYER.match(hook)
+        return int(m.group(1)) if m else -1
+    n = model.cfg.n_layers
+    m = _HOOK_LAYER.match(hook)
+    if m and int(m.group(1)) >= n:
+        raise ValueError(f"layer {m.group(1)} is out of range for {model.cfg.model_name} "
+                         f"({n} layers: use 0..{n - 1})")
+    raise ValueError(f"unknown hook {hook!r} for {model.cfg.model_name}: use e.g. "
+                     f"'blocks.{n // 2}.hook_resid_post' (see model.hook_dict for all names)")
+
+
+def tokenize(model, texts: Sequence[str], max_len: int) -> list[list[int]]:
+    """Token ids per text, BOS first, left-truncated to ``max_len`` keeping BOS and the last tokens.
+
+    Raises ``ValueError`` for an empty list, a non-string or an empty/whitespace-only text.
+    """
+    if isinstance(texts, str):
+        raise ValueError("texts must be a list of strings, not one string: wrap it as [text]")
+    if len(texts) == 0:
+        raise ValueError("no texts given: pass a non-empty list of strings")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(f"text {i} is {type(t).__name__}, not str: convert or drop it")
+        if not t.strip():
+            raise ValueError(f"text {i} is empty: drop it or give it content before extracting")
+    if max_len < 2:
+        raise ValueError(f"max_len must be >= 2 (BOS + one token), got {max_len}")
+    tok = model.tokenizer
+    bos = tok.bos_token_id
+    ids = tok(list(texts), add_special_tokens=True)["input_ids"]
+    out = []
+    for row in ids:
+        if bos is not None and (not row or row[0] != bos):
+            row = [bos] + row
+        if len(row) > max_len:
+            row = ([row[0]] + row[-(max_len - 1):]) if bos is not None else row[-max_len:]
+        out.append(row)
+    return out
+
+
+def _batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _run_batches(model, token_ids, hooks, batch_size, desc, progress):
+    """Yield ``(indices, {hook: acts [B, T, d]}, mask [B, T], last [B], ids [B, T])`` per batch."""
+    layers = [hook_layer(model, h) for h in hooks]
+    stop = max(layers) + 1
+    has_bos = model.tokenizer.bos_token_id is not None
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    lengths = [len(r) for r in token_ids]
+    device = next(model.parameters()).device
+    bar = tqdm(total=sum(lengths), desc=desc, unit="tok", disable=not progress, leave=False)
+    try:
+        for idx in _batches(lengths, batch_size):
+            T = max(lengths[i] for i in idx)
+            ids = torch.full((len(idx), T), pad, dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, :lengths[i]] = torch.tensor(token_ids[i])
+            lens = torch.tensor([lengths[i] for i in idx])
+            pos = torch.arange(T)
+            mask = pos[None, :] < lens[:, None]
+            if has_bos:
+                mask[:, 0] = False
+            with torch.inference_mode():
+                _, cache = model.run_with_cache(ids.to(device), names_filter=list(hooks),
+                                                stop_at_layer=stop, return_type=None)
+            acts = {h: cache[h].float() for h in hooks}
+            yield idx, acts, mask.to(device), (lens - 1).to(device), ids
+            bar.update(int(lens.sum()))
+    finally:
+        bar.close()
+
+
+# ----------------------------------------------------------------------------- extraction
+def extract(model, texts: Sequence[str], hooks: str | Sequence[str], *, max_len: int = 1024,
+            batch_size: int = 32, reducers: Sequence[str | Reducer] | dict = DEFAULT_REDUCERS,
+            progress: bool = True) -> dict[str, dict[str, torch.Tensor]]:
+    """Reduced activations of ``texts`` at ``hooks`` in one forward pass per batch.
+
+    Returns ``out[hook][reducer] -> FloatTensor [n_texts, d_model]`` (CPU, float32) in the order of
+    ``texts``. ``reducers`` holds names from :data:`REDUCERS`, callables, or a ``{name: callable}``
+    dict; a callable may return ``[B, ...]`` of any trailing shape.
+    """
+    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
+    if not hooks:
+        raise ValueError("no hooks given: pass e.g. 'blocks.12.hook_resid_post'")
+    if isinstance(reducers, dict):
+        red = dict(reducers)
+    else:
+        red = {}
+        for r in reducers:
+            if callable(r):
+                red[getattr(r, "__name__", f"reducer{len(red)}")] = r
+            elif r in REDUCERS:
+                red[r] = REDUCERS[r]
+            else:
+                raise ValueError(f"unknown reducer {r!r}: use one of {sorted(REDUCERS)} or a callable")
+    token_ids = tokenize(model, texts, max_len)
+    n = len(token_ids)
+    out: dict[str, dict[str, torch.Tensor]] = {h: {} for h in hooks}
+    for idx, acts, mask, last, _ in _run_batches(model, token_ids, hooks, batch_size, "extract", progress):
+        where = torch.tensor(idx)
+        for h in hooks:
+            for name, fn in red.items():
+                val = fn(acts[h], mask, last).float().cpu()
+                if name not in out[h]:
+                    out[h][name] = torch.zeros((n, *val.shape[1:]), dtype=val.dtype)
+                out[h][name][where] = val
+    return out
+
+
+def iter_token_acts(model, texts: Sequence[str], hook: str, *, max_len: int = 1024, batch_size: int = 32,
+                    progress: bool = True) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Stream every real non-BOS token's activation, one text at a time.
+
+    Yields ``(text_index, acts [T_i, d_model] float32 CPU, token_ids [T_i])`` in batch order
+    (longest texts first); only one batch is ever in memory.
+    """
+    token_ids = tokenize(model, texts, max_len)
+    for idx, acts, mask, last, ids in _run_batches(model, token_ids, [hook], batch_size, "tokens", progress):
+        a = acts[hook].cpu()
+        m = mask.cpu()
+        for r, i in enumerate(idx):
+            yield i, a[r][m[r]].clone(), ids[r][m[r]].clone()
+
+
+def iter_token_batches(model, texts: Sequence[str], hook: str, *, max_len: int = 1024,
+                       batch_tokens: int = 4096, batch_size: int = 32,
+                       progress: bool = True) -> Iterator[torch.Tensor]:
+    """Stream real non-BOS token activations in chunks of ``batch_tokens`` rows ``[<=batch_tokens, d]``.
+
+    For SAE training: the last chunk may be shorter; nothing beyond one chunk plus one model batch
+    is held in memory.
+    """
+    buf: list[torch.Tensor] = []
+    size = 0
+    for _, acts, _ in iter_token_acts(model, texts, hook, max_len=max_len, batch_size=batch_size,
+                                      progress=progress):
+        buf.append(acts)
+        size += acts.shape[0]
+        while size >= batch_tokens:
+            cat = torch.cat(buf)
+            yield cat[:batch_tokens]
+            rest = cat[batch_tokens:]
+            buf, size = ([rest] if rest.shape[0] else []), rest.shape[0]
+    if size:
+        yield torch.cat(buf)
+
+
+# ----------------------------------------------------------------------------- cached datasets
+def _texts_digest(texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _dataset_texts(profile, dataset: str, ood: bool):
+    from saeprobe import data
+
+    ds = data.load_ood(dataset) if ood else data.load_dataset(
+        dataset, max_rows=profile.max_rows, seed=profile.seed)
+    return ds
+
+
+def _entry(profile, dataset, hook, reducer, ood, texts_sha, n, identity):
+    from saeprobe import __version__
+    from saeprobe.cache import key_for
+
+    fields = {"model": identity, "dtype": profile.dtype, "hook": hook, "dataset": dataset,
+              "ood": ood, "texts_sha256": texts_sha, "n_rows": n, "max_len": profile.max_len,
+              "reducer": reducer, "extractor": EXTRACTOR_VERSION, "saeprobe": __version__}
+    key = key_for(fields)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", identity)[:80]
+    folder = profile.home_dir / "activations" / slug / (dataset + (".ood" if ood else ""))
+    return folder / f"{hook}.{reducer}.{key[:16]}.safetensors", {**fields, "key": key}
+
+
+def dataset_activations(profile, dataset: str, *, hook: str | None = None, reducer: str = "last",
+                        ood: bool = False, model=None, progress: bool = True) -> torch.Tensor:
+    """Cached reduced activations of one P1 dataset: ``FloatTensor [n_rows, d_model]``.
+
+    Rows follow ``saeprobe.data.load_dataset(dataset, max_rows=profile.max_rows, seed=profile.seed)``
+    (or ``load_ood(dataset)`` with ``ood=True``). On a miss, every profile hook and default reducer
+    of this dataset is computed in one pass and stored, so later calls for them hit the cache.
+    The model is loaded only on a miss.
+    """
+    from saeprobe import models
+    from saeprobe.cache import atomic_save, load_checked
+
+    hook = hook or profile.hook_name()
+    ds = _dataset_texts(profile, dataset, ood)
+    texts_sha = _texts_digest(ds.texts)
+    identity = models.expected_identity(profile.model, profile.home_dir) if model is None \
+        else models.model_identity(model)
+    if identity is not None:
+        path, fields = _entry(profile, ds.name, hook, reducer, ood, texts_sha, len(ds.texts), identity)
+        hit = load_checked(path, {"key": fields["key"]})
+        if hit is not None:
+            return hit[0]["acts"]
+    model = model if model is not None else models.load_profile_model(profile)
+    identity = models.model_identity(model)
+    hooks = list(dict.fromkeys(profile.hooks + [hook])) if hook in profile.hooks else [hook]
+    reducers = list(dict.fromkeys(list(DEFAULT_REDUCERS) + [reducer]))
+    t0 = time.perf_counter()
+    out = extract(model, ds.texts, hooks, max_len=profile.max_len, batch_size=profile.batch_size,
+                  reducers=reducers, progress=progress)
+    secs = time.perf_counter() - t0
+    n_tokens = sum(len(r) for r in tokenize(model, ds.texts, profile.max_len))
+    for h in hooks:
+        for r in reducers:
+            path, fields = _entry(profile, ds.name, h, r, ood, texts_sha, len(ds.texts), identity)
+            atomic_save(path, {"acts": out[h][r]}, {**fields, "n_tokens": n_tokens, "seconds": secs})
+    return out[hook][reducer]
+
+
+def profile_activations(profile, *, include_ood: bool = True, progress: bool = True):
+    """Extract (or load) every dataset of the profile; returns a summary ``pandas.DataFrame``.
+
+    Columns: dataset, ood, n_rows, d_model, seconds (this call). A killed run resumes at the first
+    dataset whose cache entry is missing.
+    """
+    import pandas as pd
+
+    jobs = [(d, False) for d in profile.dataset_names()]
+    if include_ood:
+        jobs += [(d, True) for d in profile.ood_datasets]
+    rows = []
+    for name, ood in tqdm(jobs, desc="datasets", disable=not progress):
+        t0 = time.perf_counter()
+        acts = dataset_activations(profile, name, ood=ood, progress=progress)
+        rows.append({"dataset": name, "ood": ood, "n_rows": acts.shape[0], "d_model": acts.shape[1],
+                     "seconds": round(time.perf_counter() - t0, 2)})
+    return pd.DataFrame(rows)
