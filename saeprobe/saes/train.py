@@ -1,0 +1,337 @@
+"""Train SAEs offline with sae-lens (TopK, standard ReLU + L1, JumpReLU) on cached token activations.
+
+Training uses sae-lens's own ``*TrainingSAE`` classes and ``SAETrainer`` (driven step by step
+through its public ``step`` seam so we can record training curves and show one progress bar).
+Two things make short CPU runs work (RECIPES): inputs are **pre-scaled** so the *centred*
+activations have mean squared norm ``d_in`` (the residual stream carries a huge constant offset),
+and the **decoder bias starts at the data mean**. The scale is folded into the weights at the end
+(sae-lens ``fold_activation_norm_scaling_factor``), so the saved SAE takes raw activations.
+
+Determinism: the seed fixes the weight initialisation; the order of training batches is fixed by
+``data_seed`` (default: the profile seed) and is the same for every seed, as in P2's seed study.
+
+Profile ``sae:`` section (see ``saeprobe/profiles/*.yaml``)::
+
+    sae:
+      source: local | hub
+      hub: {<layer>: "release/sae_id"}      # used when source is hub (or online)
+      corpus: {tokens, heldout_tokens, max_len, batch_size, ce_texts}
+      train:  {batch_size, lr, epochs...}   # defaults for every SAE below
+      saes:   [{arch, width, k | l1_coefficient | target_l0, seeds: [...], layers: [...], tokens}]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from saeprobe.saes.load import SAEUnavailableOffline, load_sae, save_sae, validate_folder
+
+log = logging.getLogger("saeprobe.saes")
+
+TRAIN_VERSION = "1"
+ARCH_ALIASES = {
+    "topk": "topk", "top_k": "topk",
+    "standard": "standard", "relu": "standard", "relu_l1": "standard", "l1": "standard",
+    "jumprelu": "jumprelu", "jump_relu": "jumprelu",
+}
+
+
+def _arch(name: str) -> str:
+    try:
+        return ARCH_ALIASES[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"unknown SAE architecture {name!r}: use topk, standard (ReLU+L1) or jumprelu") from None
+
+
+@dataclass(frozen=True)
+class SAESpec:
+    """One SAE to train. Sparsity: ``k`` (topk), ``l1_coefficient`` (standard), ``target_l0`` (jumprelu)."""
+
+    arch: str
+    width: int
+    k: int | None = None
+    l1_coefficient: float | None = None
+    target_l0: float | None = None
+    seed: int = 0
+    tokens: int = 200_000  # training tokens seen (cached corpus is cycled in epochs if smaller)
+    layer: int | None = None  # None: the profile's main layer
+    batch_size: int = 1024
+    lr: float = 1e-3
+    lr_decay_frac: float = 0.2  # linear decay to 0 over the last fraction of steps
+    warmup_steps: int = 10
+    dead_window: int = 50  # steps without firing before a latent counts as dead (TopK aux loss)
+    jumprelu_init_threshold: float = 0.5
+    jumprelu_bandwidth: float = 0.05
+    l0_coefficient: float = 1.0
+    l1_warmup_frac: float = 0.05
+    data_seed: int | None = None  # None: the profile seed
+
+    def __post_init__(self):
+        a = _arch(self.arch)
+        object.__setattr__(self, "arch", a)
+        if self.width < 1:
+            raise ValueError(f"SAE width must be >= 1, got {self.width}")
+        need = {"topk": "k", "standard": "l1_coefficient", "jumprelu": "target_l0"}[a]
+        if getattr(self, need) is None:
+            raise ValueError(f"a {a} SAE needs {need} (its sparsity setting)")
+        if a == "topk" and not (0 < self.k <= self.width):
+            raise ValueError(f"topk k must be in 1..width ({self.width}), got {self.k}")
+
+    @property
+    def sparsity(self) -> str:
+        return {"topk": f"k{self.k}", "standard": f"l1{self.l1_coefficient:g}", "jumprelu": f"l0{self.target_l0:g}"}[self.arch]
+
+    @property
+    def name(self) -> str:
+        lay = "" if self.layer is None else f"-L{self.layer}"
+        return f"{self.arch}-w{self.width}-{self.sparsity}-s{self.seed}{lay}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- profile -> specs
+def sae_specs(profile: Any) -> list[SAESpec]:
+    """Every SAE the profile trains, expanded over ``seeds`` and ``layers`` (layer set explicitly)."""
+    sec = profile.sae or {}
+    defaults = dict(sec.get("train") or {})
+    out = []
+    for i, raw in enumerate(sec.get("saes") or []):
+        raw = dict(raw)
+        seeds = raw.pop("seeds", [raw.pop("seed", 0)])
+        layers = raw.pop("layers", [raw.pop("layer", profile.main_layer)])
+        raw.pop("name", None)
+        for layer in layers:
+            if layer not in profile.layers:
+                raise ValueError(f"profile {profile.name!r} sae.saes[{i}]: layer {layer} is not in layers {list(profile.layers)}")
+            for s in seeds:
+                try:
+                    out.append(SAESpec(**{**defaults, **raw, "seed": int(s), "layer": int(layer)}))
+                except TypeError as exc:
+                    raise ValueError(f"profile {profile.name!r} sae.saes[{i}]: {exc}") from None
+    return out
+
+
+def select_specs(profile: Any, *, arch: str | None = None, width: int | None = None, seed: int | None = None,
+                 layer: int | None = None, **sparsity: Any) -> list[SAESpec]:
+    """The profile's specs matching the given fields (layer None: main layer)."""
+    layer = profile.main_layer if layer is None else layer
+    res = []
+    for s in sae_specs(profile):
+        if arch is not None and s.arch != _arch(arch):
+            continue
+        if width is not None and s.width != width:
+            continue
+        if seed is not None and s.seed != seed:
+            continue
+        if s.layer != layer:
+            continue
+        if any(getattr(s, k) != v for k, v in sparsity.items()):
+            continue
+        res.append(s)
+    return res
+
+
+# ----------------------------------------------------------------------------- training
+def _batches(acts: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless epochs over ``acts`` rows in a seeded random order (same order for every SAE seed)."""
+    g = torch.Generator().manual_seed(int(seed))
+    n = acts.shape[0]
+    while True:
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n - batch_size + 1, batch_size):
+            yield acts[perm[i : i + batch_size]]
+
+
+def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
+    from sae_lens import (
+        JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig, StandardTrainingSAE, StandardTrainingSAEConfig,
+        TopKTrainingSAE, TopKTrainingSAEConfig,
+    )
+    from sae_lens.saes.sae import SAEMetadata
+
+    meta = SAEMetadata(model_name=model_name, hook_name=hook, prepend_bos=True)
+    common = dict(d_in=d_in, d_sae=spec.width, dtype="float32", device="cpu", normalize_activations="none", metadata=meta)
+    steps = max(1, spec.tokens // spec.batch_size)
+    if spec.arch == "topk":
+        return TopKTrainingSAE(TopKTrainingSAEConfig(k=int(spec.k), **common))
+    if spec.arch == "standard":
+        return StandardTrainingSAE(StandardTrainingSAEConfig(
+            l1_coefficient=float(spec.l1_coefficient), l1_warm_up_steps=int(spec.l1_warmup_frac * steps), **common))
+    return JumpReLUTrainingSAE(JumpReLUTrainingSAEConfig(
+        jumprelu_sparsity_loss_mode="quadratic", target_l0=float(spec.target_l0), l0_coefficient=spec.l0_coefficient,
+        jumprelu_init_threshold=spec.jumprelu_init_threshold, jumprelu_bandwidth=spec.jumprelu_bandwidth, **common))
+
+
+def train_sae(
+    spec: SAESpec,
+    acts: torch.Tensor,
+    *,
+    hook: str = "unknown",
+    model_name: str = "unknown",
+    data_seed: int = 42,
+    progress: bool = True,
+    log_every: int = 1,
+) -> tuple[Any, dict]:
+    """Train one SAE on token activations ``acts [N, d_in]`` (float32, raw residual stream).
+
+    Returns ``(sae, history)``: the sae-lens *inference* SAE (``TopKSAE`` / ``StandardSAE`` /
+    ``JumpReLUSAE``, taking raw activations) and ``history`` = ``{"step", "tokens", "loss",
+    "mse", "fve", "l0", "seconds"}`` lists plus ``"scale"`` (the folded input scale) and
+    ``"train_seconds"``. Same ``spec`` + same ``acts`` + same ``data_seed`` -> identical weights.
+    """
+    from sae_lens import SAE
+    from sae_lens.config import LoggingConfig, SAETrainerConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    acts = acts.float()
+    if acts.ndim != 2 or acts.shape[0] < spec.batch_size:
+        raise ValueError(f"need at least one batch ({spec.batch_size}) of [N, d_in] activations, got {tuple(acts.shape)}")
+    d_in = acts.shape[1]
+    mu = acts.mean(0)
+    s = math.sqrt(d_in / float(((acts - mu) ** 2).sum(1).mean()))
+    torch.manual_seed(int(spec.seed))
+    sae = _make_training_sae(spec, d_in, hook, model_name)
+    with torch.no_grad():
+        sae.b_dec.data.copy_(mu * s)
+    steps = max(1, spec.tokens // spec.batch_size)
+    tcfg = SAETrainerConfig(
+        total_training_samples=steps * spec.batch_size, train_batch_size_samples=spec.batch_size,
+        lr=spec.lr, lr_end=spec.lr, lr_scheduler_name="constant", lr_warm_up_steps=min(spec.warmup_steps, steps // 2),
+        lr_decay_steps=int(spec.lr_decay_frac * steps), device="cpu", dead_feature_window=spec.dead_window,
+        feature_sampling_window=10**9, logger=LoggingConfig(log_to_wandb=False), n_batches_for_norm_estimate=1,
+    )
+    data = _batches(acts, spec.batch_size, data_seed)
+    trainer = SAETrainer(tcfg, sae, data)
+    trainer.activation_scaler.scaling_factor = s
+    hist: dict[str, list] = {k: [] for k in ("step", "tokens", "loss", "mse", "fve", "l0", "seconds")}
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), desc=f"train {spec.name}", disable=not progress, leave=False)
+    for step in bar:
+        out = trainer.step(next(data))
+        trainer.n_training_steps += 1
+        if step % log_every == 0 or step == steps - 1:
+            with torch.no_grad():
+                x = out.sae_in
+                var = ((x - x.mean(0)) ** 2).sum()
+                fve = 1.0 - float(((out.sae_out - x) ** 2).sum() / var)
+                l0 = float((out.feature_acts != 0).float().sum(-1).mean())
+            hist["step"].append(step)
+            hist["tokens"].append((step + 1) * spec.batch_size)
+            hist["loss"].append(float(out.loss))
+            hist["mse"].append(float(out.losses["mse_loss"]))
+            hist["fve"].append(fve)
+            hist["l0"].append(l0)
+            hist["seconds"].append(time.perf_counter() - t0)
+            bar.set_postfix(fve=f"{fve:.3f}", l0=f"{l0:.0f}")
+    sae.fold_activation_norm_scaling_factor(s)
+    trainer.activation_scaler.scaling_factor = None
+    trainer.set_final_sae_metadata()
+    hist["scale"] = s
+    hist["train_seconds"] = time.perf_counter() - t0
+    # round-trip through sae-lens's inference classes (what load_sae returns)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sae.save_inference_model(tmp)
+        inf = SAE.load_from_disk(tmp)
+    inf.eval()
+    return inf, hist
+
+
+# ----------------------------------------------------------------------------- cache
+def _spec_key(profile: Any, spec: SAESpec, corpus_key: str, hook: str) -> str:
+    from saeprobe.cache import key_for
+
+    return key_for({"version": TRAIN_VERSION, "spec": spec.to_dict(), "corpus": corpus_key, "hook": hook,
+                    "data_seed": spec.data_seed if spec.data_seed is not None else profile.seed})
+
+
+def sae_dir(profile: Any) -> Path:
+    return profile.home_dir / "saes" / "trained"
+
+
+def get_sae(
+    profile: Any,
+    spec: SAESpec | None = None,
+    *,
+    model: Any = None,
+    progress: bool = True,
+    metrics: bool = True,
+    retrain: bool = False,
+    **select: Any,
+) -> Any:
+    """The profile's SAE for ``spec`` (or the first spec matching ``select``, e.g. ``arch="topk", seed=1``).
+
+    Loads it from the cache under ``profile.home_dir/saes/trained`` when a valid copy exists,
+    otherwise trains it (on the cached corpus), measures its quality metrics and saves it.
+    Returns the sae-lens SAE with ``sae.saeprobe_manifest`` (spec, seed, tokens seen, metrics,
+    training history).
+    """
+    from saeprobe.models import load_profile_model, model_identity
+    from saeprobe.saes.corpus import corpus_key, token_corpus
+
+    if spec is None:
+        cands = select_specs(profile, **select)
+        if not cands:
+            raise ValueError(f"profile {profile.name!r} has no SAE matching {select}; its SAEs: "
+                             f"{[s.name for s in sae_specs(profile)]}")
+        spec = cands[0]
+    layer = profile.main_layer if spec.layer is None else spec.layer
+    spec = replace(spec, layer=layer)
+    hook = profile.hook_name(layer)
+    model = model if model is not None else load_profile_model(profile)
+    ckey, _ = corpus_key(profile, model)
+    key = _spec_key(profile, spec, ckey, hook)
+    folder = sae_dir(profile) / f"{spec.name}-{key[:12]}"
+    if not retrain and validate_folder(folder, {"key": key}) is not None:
+        return load_sae(folder, model, hook=hook)
+    corpus = token_corpus(profile, [hook], model, progress=progress)[hook]
+    data_seed = spec.data_seed if spec.data_seed is not None else profile.seed
+    sae, hist = train_sae(spec, corpus.train, hook=hook, model_name=profile.model, data_seed=data_seed, progress=progress)
+    man = {
+        "key": key, "name": spec.name, "spec": spec.to_dict(), "seed": spec.seed, "hook": hook, "layer": layer,
+        "profile": profile.name, "model": model_identity(model), "corpus_key": ckey,
+        "corpus": {k: corpus.meta.get(k) for k in ("n_tokens", "n_heldout_tokens", "n_datasets", "n_texts_available",
+                                                   "n_dropped_overlap", "max_len", "tokens")},
+        "corpus_datasets": corpus.meta.get("datasets"),
+        "tokens_seen": int(hist["tokens"][-1]), "unique_train_tokens": int(corpus.train.shape[0]),
+        "train_seconds": hist["train_seconds"], "input_scale": hist["scale"],
+        "history": {k: v for k, v in hist.items() if isinstance(v, list)},
+    }
+    if metrics:
+        from saeprobe.saes.metrics import sae_quality
+
+        man["metrics"] = sae_quality(sae, corpus, model=model, profile=profile, progress=progress)
+    save_sae(sae, folder, man)
+    return load_sae(folder, model, hook=hook)
+
+
+def profile_saes(profile: Any, *, model: Any = None, progress: bool = True, **kw: Any) -> dict[str, Any]:
+    """Every SAE of the profile (trained or loaded from cache) -> ``{spec.name: sae}``.
+
+    The token corpus for all needed hooks is computed in one forward pass first.
+    """
+    from saeprobe.models import load_profile_model
+    from saeprobe.saes.corpus import token_corpus
+
+    sec = profile.sae or {}
+    if sec.get("source", "local") == "hub":
+        raise SAEUnavailableOffline(
+            f"profile {profile.name!r} uses hub SAEs ({sec.get('hub')}); load them with saeprobe.saes.load_sae")
+    specs = sae_specs(profile)
+    model = model if model is not None else load_profile_model(profile)
+    hooks = sorted({profile.hook_name(s.layer) for s in specs})
+    token_corpus(profile, hooks, model, progress=progress)
+    out = {}
+    for s in tqdm(specs, desc="SAEs", disable=not progress):
+        out[s.name] = get_sae(profile, s, model=model, progress=progress, **kw)
+    return out
