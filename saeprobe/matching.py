@@ -35,7 +35,10 @@ Memory and time (measured on this project's 2-core / 24 GB CPU machine; see
   (fitted exponent 2.3; 32k ≈ 1.6 min, 50k ≈ 4 min extrapolated). Two *unrelated* random SAEs are
   the hard case: 4k 2.9 s, 8k 53 s measured (exponent 2.9; 16k ≈ 4 min, 32k ≈ 32 min,
   50k ≈ 1.8 h extrapolated). Real seed pairs fall between the two.
-* A Gemma Scope 262k pair would need 8·262k² = 550 GB for a dense buffer: not on this machine.
+* A Gemma Scope 262k pair would need 8·262k² = 550 GB for a dense buffer. ``match(...,
+  candidates=32)`` keeps each latent's 32 nearest neighbours in the other SAE (both directions,
+  blockwise on the GPU when there is one) and solves the sparse assignment exactly (LAPJVsp); it
+  equals the dense result whenever the optimum uses only candidate edges, which the tests check.
 """
 from __future__ import annotations
 
@@ -201,6 +204,63 @@ def _assign(a: np.ndarray, b: np.ndarray, buf: np.ndarray, block_rows: int) -> t
     return partner, cos
 
 
+def _assign_sparse(a: np.ndarray, b: np.ndarray, candidates: int, block_rows: int, device: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate max-cosine assignment for SAEs too wide for a dense buffer.
+
+    Keeps, for every row of ``a``, its ``candidates`` most similar rows of ``b`` and, for every row of
+    ``b``, its ``candidates`` most similar rows of ``a`` (computed blockwise with torch on ``device``),
+    adds "fallback" edges ``i <-> i`` with a prohibitive cost so a full matching always exists, and
+    solves the sparse assignment exactly (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``,
+    LAPJVsp). Exact whenever the dense optimum only uses candidate edges — always the case for pairs
+    above any sensible threshold. Memory: ``O((n_a + n_b) * candidates)`` plus one block.
+    Returns (partner [n_a] int64, cosine [n_a] float32) with the TRUE cosine of every matched pair.
+    """
+    import scipy.sparse as sp
+    import torch
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    n_a, n_b = a.shape[0], b.shape[0]
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ta, tb = torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev)
+    ca, cb = min(candidates, n_b), min(candidates, n_a)
+    rows, cols, vals = [], [], []
+    col_val = torch.full((0, n_b), -2.0, device=dev)
+    col_idx = torch.zeros((0, n_b), dtype=torch.long, device=dev)
+    with torch.no_grad():
+        for start in range(0, n_a, block_rows):
+            blk = ta[start : start + block_rows] @ tb.T  # [r, n_b]
+            v, i = blk.topk(ca, dim=1)
+            rows.append((torch.arange(blk.shape[0], device=dev)[:, None] + start).expand_as(i).reshape(-1).cpu())
+            cols.append(i.reshape(-1).cpu())
+            vals.append(v.reshape(-1).cpu())
+            cv, ci = blk.topk(min(cb, blk.shape[0]), dim=0)  # [c', n_b]
+            col_val = torch.cat([col_val, cv])
+            col_idx = torch.cat([col_idx, ci + start])
+            if col_val.shape[0] > cb:
+                col_val, keep = col_val.topk(cb, dim=0)
+                col_idx = col_idx.gather(0, keep)
+            del blk
+    rows.append(col_idx.reshape(-1).cpu())
+    cols.append(torch.arange(n_b)[None, :].expand(col_idx.shape[0], n_b).reshape(-1))
+    vals.append(col_val.reshape(-1).cpu())
+    r = torch.cat(rows).numpy().astype(np.int64)
+    c = torch.cat(cols).numpy().astype(np.int64)
+    w = 2.0 - torch.cat(vals).numpy().astype(np.float64)  # cost in [1, 3]: never an explicit zero
+    m = min(n_a, n_b)
+    diag = np.arange(m, dtype=np.int64)
+    r, c, w = np.concatenate([r, diag]), np.concatenate([c, diag]), np.concatenate([w, np.full(m, 10.0)])
+    order = np.lexsort((w, r * n_b + c))  # dedupe edges: the cheapest copy (a real edge beats its fallback)
+    key_sorted = (r * n_b + c)[order]
+    keep = order[np.r_[True, key_sorted[1:] != key_sorted[:-1]]]
+    graph = sp.csr_matrix((w[keep], (r[keep], c[keep])), shape=(n_a, n_b))
+    ri, cj = min_weight_full_bipartite_matching(graph)
+    partner = np.full(n_a, -1, dtype=np.int64)
+    cos = np.full(n_a, np.nan, dtype=np.float32)
+    partner[ri] = cj
+    cos[ri] = np.einsum("ij,ij->i", a[ri], b[cj])
+    return partner, cos
+
+
 # ----------------------------------------------------------------------------- results
 def _gt(x: np.ndarray, t: float) -> np.ndarray:
     """``x > t`` with NaN (unmatched) -> False."""
@@ -230,6 +290,7 @@ class MatchResult:
         threshold: cosine a match must exceed to count as shared (default 0.7, P2).
         n_b: number of latents in B.
         seconds: wall time of the matching.
+        approximate: True when the sparse candidate matching was used (``match(candidates=...)``).
     """
 
     decoder_partner: np.ndarray
@@ -239,6 +300,7 @@ class MatchResult:
     threshold: float = DEFAULT_THRESHOLD
     n_b: int = 0
     seconds: float = 0.0
+    approximate: bool = False
 
     @property
     def n_a(self) -> int:
@@ -349,7 +411,7 @@ class MatchResult:
         ep = ec = None
         if self.has_encoder:
             ep, ec = _invert(self.encoder_partner, self.encoder_cos, self.n_b)
-        return MatchResult(dp, dc, ep, ec, self.threshold, self.n_a, self.seconds)
+        return MatchResult(dp, dc, ep, ec, self.threshold, self.n_a, self.seconds, self.approximate)
 
 
 def match(
@@ -359,6 +421,9 @@ def match(
     threshold: float = DEFAULT_THRESHOLD,
     encoder: bool = True,
     block_rows: int = DEFAULT_BLOCK_ROWS,
+    candidates: int | None = None,
+    device: str | None = None,
+    max_dense_gb: float = 20.0,
 ) -> MatchResult:
     """Match SAE ``a``'s latents to SAE ``b``'s by Hungarian assignment on decoder and encoder directions.
 
@@ -369,9 +434,14 @@ def match(
         threshold: cosine a match must exceed to count as shared (P2: 0.7).
         encoder: also match encoder directions (skipped automatically when either input has none).
         block_rows: rows per float32 block of the cost matrix.
+        candidates: ``None`` = exact dense Hungarian (P2's method). An integer switches to the
+            sparse approximation of :func:`_assign_sparse` (top-``candidates`` neighbours each way;
+            for widths whose dense buffer does not fit, e.g. Gemma Scope 262k: 550 GB dense).
+        device: torch device for the sparse mode's blockwise similarities (default: CUDA if present).
+        max_dense_gb: refuse a dense buffer larger than this (one-line error suggesting ``candidates``).
     Returns:
-        :class:`MatchResult` (per latent of ``a``).
-    Memory: one float64 ``[n_a, n_b]`` buffer (8 bytes per pair), reused for the encoder.
+        :class:`MatchResult` (per latent of ``a``; ``approximate`` is True in sparse mode).
+    Memory: dense mode, one float64 ``[n_a, n_b]`` buffer (8 bytes per pair), reused for the encoder.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
@@ -383,13 +453,29 @@ def match(
             f"cannot match SAEs with different input sizes: d_in {dec_a.shape[1]} vs {dec_b.shape[1]} "
             "(match SAEs trained on the same model and hook)"
         )
-    buf = np.empty((dec_a.shape[0], dec_b.shape[0]), dtype=np.float64)
+    n_a, n_b = dec_a.shape[0], dec_b.shape[0]
+    do_enc = encoder and enc_a is not None and enc_b is not None
+    if candidates is not None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        dp, dc = _assign_sparse(_unit_rows(dec_a), _unit_rows(dec_b), candidates, block_rows, device)
+        ep = ec = None
+        if do_enc:
+            ep, ec = _assign_sparse(_unit_rows(enc_a.T), _unit_rows(enc_b.T), candidates, block_rows, device)
+        return MatchResult(dp, dc, ep, ec, float(threshold), int(n_b), time.perf_counter() - t0, approximate=True)
+    need_gb = 8 * n_a * n_b / 1e9
+    if need_gb > max_dense_gb:
+        raise ValueError(
+            f"a dense {n_a} x {n_b} cost buffer needs {need_gb:.0f} GB (> max_dense_gb={max_dense_gb:g}); "
+            "pass candidates=32 for the sparse matching (or raise max_dense_gb)"
+        )
+    buf = np.empty((n_a, n_b), dtype=np.float64)
     dp, dc = _assign(_unit_rows(dec_a), _unit_rows(dec_b), buf, block_rows)
     ep = ec = None
-    if encoder and enc_a is not None and enc_b is not None:
+    if do_enc:
         ep, ec = _assign(_unit_rows(enc_a.T), _unit_rows(enc_b.T), buf, block_rows)
     del buf
-    return MatchResult(dp, dc, ep, ec, float(threshold), int(dec_b.shape[0]), time.perf_counter() - t0)
+    return MatchResult(dp, dc, ep, ec, float(threshold), int(n_b), time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- several SAEs
@@ -444,6 +530,8 @@ def multi_seed(
     definition: str = "both",
     labels: Sequence[str] | None = None,
     block_rows: int = DEFAULT_BLOCK_ROWS,
+    candidates: int | None = None,
+    device: str | None = None,
     progress: bool = True,
 ) -> MultiSeedResult:
     """For every latent of every SAE, count the other SAEs that contain it (one matching per
@@ -467,7 +555,8 @@ def multi_seed(
     from tqdm.auto import tqdm
 
     for i, j in tqdm(pairs, desc="matching pairs", disable=not progress):
-        r = match(weights[i], weights[j], threshold=threshold, encoder=definition == "both", block_rows=block_rows)
+        r = match(weights[i], weights[j], threshold=threshold, encoder=definition == "both", block_rows=block_rows,
+                  candidates=candidates, device=device)
         fwd = r.shared() if definition == "both" else r.shared_decoder()
         rev = r.reversed()
         bwd = rev.shared() if definition == "both" else rev.shared_decoder()

@@ -175,3 +175,24 @@ def test_real_sae_lens_saes():
     assert (r3.decoder_partner >= 0).sum() == 32 and r3.has_encoder
     # the sae-lens tensors are untouched (no in-place normalization)
     assert torch.equal(twin.W_dec, topk.W_dec[perm] * 3.0)
+
+
+def test_sparse_candidates_match_dense():
+    dec, enc = _random_sae(150, 32, seed=11)
+    perm = np.random.default_rng(12).permutation(150)
+    b = _perturbed(dec, enc, perm, 1.0, seed=13)
+    dense = M.match((dec, enc), b)
+    # all candidates: the same optimum as the dense solver
+    full = M.match((dec, enc), b, candidates=150, device="cpu")
+    assert full.approximate and not dense.approximate
+    assert np.isclose(np.nansum(full.decoder_cos), np.nansum(dense.decoder_cos), atol=1e-3)
+    # few candidates: the shared latents (cos > 0.7) are found all the same
+    few = M.match((dec, enc), b, candidates=4, device="cpu")
+    np.testing.assert_array_equal(few.shared(), dense.shared())
+    np.testing.assert_array_equal(few.decoder_partner[dense.shared()], dense.decoder_partner[dense.shared()])
+    # rectangular, and candidates=1 still finds a full matching through the fallback edges
+    r = M.match(dec[:100], dec[perm], candidates=1, device="cpu")
+    assert (r.decoder_partner >= 0).all() and len(set(r.decoder_partner)) == 100
+    np.testing.assert_allclose(r.decoder_cos, 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="pass candidates="):
+        M.match(dec, dec, max_dense_gb=1e-6)
