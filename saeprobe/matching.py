@@ -54,6 +54,12 @@ from scipy.optimize import linear_sum_assignment
 
 __all__ = [
     "MEASURED",
+    "P2_PAPER",
+    "latent_frequency",
+    "pair_summary",
+    "probe_latent_overlap",
+    "seed_groups",
+    "top_examples",
     "MatchResult",
     "MultiSeedResult",
     "bootstrap_ci",
@@ -621,6 +627,132 @@ def bootstrap_ci(values: Sequence[float], *, n_boot: int = 2000, level: float = 
     means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
     a = (1 - level) / 2
     return (float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
+
+
+# ----------------------------------------------------------------------------- notebook helpers (P2 / P1xP2)
+#: P2's published numbers (PROTOCOLS.md; Paulo & Belrose 2025, Pythia-160m layer-6 MLP, TopK k=32
+#: unless said otherwise). Labelled as the paper's; never mixed with our measurements.
+P2_PAPER: dict[str, dict[str, float]] = {
+    "shared_by_width": {32: 0.81, 768: 0.79, 4096: 0.70, 32768: 0.42, 131072: 0.28},
+    "shared_by_tokens": {0.8e9: 0.07, 8e9: 0.42, 80e9: 0.61},
+    "shared_by_k": {32: 0.42, 64: 0.31, 128: 0.23, 256: 0.18},
+    "decoder_shared_by_arch": {"gated": 0.86, "standard": 0.82, "topk": 0.74},
+    "orphan_fraction_9_seeds": {9: 0.35},
+    "llama3_8b_131k_shared": {131072: 0.30},
+}
+
+
+def _strip_seed(name: str) -> str:
+    import re
+
+    return re.sub(r"-s\d+(?=-|$)", "", name)
+
+
+def seed_groups(specs: Sequence[Any], *, min_seeds: int = 2) -> dict[str, list[Any]]:
+    """Group SAE specs (``saeprobe.saes.SAESpec``: ``name``, ``seed``, ``to_dict()``) that differ only
+    in their seed -> ``{group label: [specs sorted by seed]}`` (groups with < ``min_seeds`` dropped).
+    The label is the spec name without its ``-s<seed>`` part (e.g. ``topk-w4096-k32-L12``)."""
+    groups: dict[tuple, list[Any]] = {}
+    labels: dict[tuple, str] = {}
+    for sp_ in specs:
+        d = sp_.to_dict() if hasattr(sp_, "to_dict") else dict(sp_)
+        key = tuple(sorted((k, repr(v)) for k, v in d.items() if k != "seed"))
+        groups.setdefault(key, []).append(sp_)
+        labels[key] = _strip_seed(getattr(sp_, "name", str(d)))
+    return {labels[k]: sorted(v, key=lambda x: x.seed) for k, v in groups.items() if len(v) >= min_seeds}
+
+
+def pair_summary(pairs: pd.DataFrame, *, columns: Sequence[str] = ("shared", "shared_decoder", "agreement",
+                 "mean_decoder_cos", "mean_encoder_cos"), n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Mean and bootstrap CI (over seed pairs) of each column of a ``MultiSeedResult.pairs`` table ->
+    ``{col: mean, col_lo: ..., col_hi: ..., "n_pairs": ...}``."""
+    out: dict[str, float] = {"n_pairs": int(len(pairs))}
+    for c in columns:
+        if c in pairs:
+            m, lo, hi = bootstrap_ci(pairs[c].to_numpy(float), n_boot=n_boot, seed=seed)
+            out[c], out[f"{c}_lo"], out[f"{c}_hi"] = m, lo, hi
+    return out
+
+
+def latent_frequency(codes: Any) -> np.ndarray:
+    """Firing frequency of each latent: ``[d_sae]`` fraction of rows (tokens) where it is non-zero.
+
+    ``codes``: ``[n_tokens, d_sae]`` scipy sparse (``saeprobe.saes.encode``) or dense array."""
+    import scipy.sparse as sp
+
+    n = codes.shape[0]
+    if sp.issparse(codes):
+        nnz = np.bincount(sp.csr_matrix(codes).indices, minlength=codes.shape[1])
+    else:
+        nnz = (np.asarray(codes) != 0).sum(axis=0)
+    return nnz / max(n, 1)
+
+
+def top_examples(codes: Any, latents: Sequence[int], token_ids: Any, text_index: Any, decode: Any, *,
+                 n: int = 5, before: int = 10, after: int = 2) -> pd.DataFrame:
+    """Top-activating token contexts of some latents.
+
+    Args:
+        codes: ``[n_tokens, d_sae]`` sparse codes of a token corpus (rows in corpus order).
+        latents: latent indices to show.
+        token_ids, text_index: ``[n_tokens]`` token id and text of every row (``TokenCorpus``).
+        decode: ``list[int] -> str`` (e.g. ``model.tokenizer.decode``).
+        n: examples per latent; before/after: context tokens around the max token (same text only).
+    Returns:
+        DataFrame ``latent, rank, activation, context`` with the max token wrapped in ``«»``.
+    """
+    import scipy.sparse as sp
+
+    csc = sp.csc_matrix(codes)
+    tok = np.asarray(token_ids)
+    tix = np.asarray(text_index)
+    rows = []
+    for lat in latents:
+        s, e = csc.indptr[lat], csc.indptr[lat + 1]
+        r_idx, vals = csc.indices[s:e], csc.data[s:e]
+        order = np.argsort(-vals, kind="stable")[:n]
+        for rank, o in enumerate(order):
+            r = int(r_idx[o])
+            lo, hi = r, r
+            while lo > 0 and r - lo < before and tix[lo - 1] == tix[r]:
+                lo -= 1
+            while hi + 1 < len(tix) and hi - r < after and tix[hi + 1] == tix[r]:
+                hi += 1
+            ctx = decode(tok[lo:r].tolist()) + "«" + decode([int(tok[r])]) + "»" + decode(tok[r + 1 : hi + 1].tolist())
+            rows.append({"latent": int(lat), "rank": rank, "activation": float(vals[o]),
+                         "context": ctx.replace("\n", "⏎")})
+    return pd.DataFrame(rows, columns=["latent", "rank", "activation", "context"])
+
+
+def probe_latent_overlap(latents_a: Sequence[int], latents_b: Sequence[int], result: MatchResult) -> dict[str, float]:
+    """Do two probes (trained with SAE A and SAE B) pick the same latents, up to the A->B matching?
+
+    Args:
+        latents_a: latents of A chosen by the probe (best first); latents_b: the same for B.
+        result: :func:`match` of A to B (per latent of A).
+    Returns:
+        ``overlap`` — fraction of A's chosen latents whose decoder partner is among B's chosen;
+        ``overlap_shared`` — the same, counting only partners that are shared (both cosines > t);
+        ``chance`` — expected overlap of a random choice (``k_b / n_b``);
+        ``top1_same`` — A's best latent's partner is B's best latent;
+        ``chosen_shared`` — fraction of A's chosen latents that are shared latents
+        (compare with ``result.shared_fraction``, the base rate); ``chosen_mean_cos`` — their mean
+        matched decoder cosine.
+    """
+    la = np.asarray(latents_a, dtype=np.int64)
+    lb = set(np.asarray(latents_b, dtype=np.int64).tolist())
+    partner = result.decoder_partner[la]
+    hit = np.array([p in lb for p in partner.tolist()])
+    shared = result.shared()[la] if result.has_encoder else result.shared_decoder()[la]
+    return {
+        "k": int(len(la)),
+        "overlap": float(hit.mean()) if len(la) else np.nan,
+        "overlap_shared": float((hit & shared).mean()) if len(la) else np.nan,
+        "chance": len(lb) / result.n_b,
+        "top1_same": float(len(la) > 0 and len(lb) > 0 and partner[0] == np.asarray(latents_b)[0]),
+        "chosen_shared": float(shared.mean()) if len(la) else np.nan,
+        "chosen_mean_cos": float(np.nanmean(result.decoder_cos[la])) if len(la) else np.nan,
+    }
 
 
 # ----------------------------------------------------------------------------- cost estimates

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -196,3 +197,45 @@ def test_sparse_candidates_match_dense():
     np.testing.assert_allclose(r.decoder_cos, 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="pass candidates="):
         M.match(dec, dec, max_dense_gb=1e-6)
+
+
+def test_notebook_helpers():
+    import scipy.sparse as sp
+    from dataclasses import dataclass, asdict
+
+    @dataclass(frozen=True)
+    class Spec:
+        arch: str
+        width: int
+        seed: int
+        layer: int = 12
+
+        @property
+        def name(self):
+            return f"{self.arch}-w{self.width}-s{self.seed}-L{self.layer}"
+
+        def to_dict(self):
+            return asdict(self)
+
+    specs = [Spec("topk", 64, 1), Spec("topk", 64, 0), Spec("topk", 128, 0), Spec("standard", 64, 0), Spec("standard", 64, 2)]
+    g = M.seed_groups(specs)
+    assert list(g) == ["topk-w64-L12", "standard-w64-L12"]
+    assert [s.seed for s in g["topk-w64-L12"]] == [0, 1]
+
+    codes = sp.csr_matrix(np.array([[0, 2.0, 0], [1.0, 0, 0], [3.0, 0, 0], [0, 0, 0]], dtype=np.float32))
+    np.testing.assert_allclose(M.latent_frequency(codes), [0.5, 0.25, 0.0])
+    np.testing.assert_allclose(M.latent_frequency(codes.toarray()), [0.5, 0.25, 0.0])
+    ex = M.top_examples(codes, [0], token_ids=[10, 11, 12, 13], text_index=[0, 0, 0, 1],
+                        decode=lambda ids: "".join(chr(96 + i - 9) for i in ids), n=2, before=1, after=1)
+    assert ex.context.tolist() == ["b«c»", "a«b»c"] and ex.activation.tolist() == [3.0, 1.0]
+
+    dec, enc = _random_sae(50, 16, seed=20)
+    perm = np.random.default_rng(21).permutation(50)
+    r = M.match((dec, enc), {"W_dec": dec[perm], "W_enc": enc[:, perm]})
+    inv = np.argsort(perm)
+    o = M.probe_latent_overlap([3, 7, 9], inv[[3, 7, 9]], r)
+    assert o["overlap"] == 1.0 and o["top1_same"] == 1.0 and o["chosen_shared"] == 1.0
+    o2 = M.probe_latent_overlap([3, 7], inv[[10, 11]], r)
+    assert o2["overlap"] == 0.0 and o2["chance"] == pytest.approx(2 / 50)
+    summ = M.pair_summary(pd.DataFrame({"shared": [0.5, 0.6, 0.7]}))
+    assert summ["n_pairs"] == 3 and summ["shared_lo"] <= summ["shared"] <= summ["shared_hi"]
