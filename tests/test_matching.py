@@ -239,3 +239,17 @@ def test_notebook_helpers():
     assert o2["overlap"] == 0.0 and o2["chance"] == pytest.approx(2 / 50)
     summ = M.pair_summary(pd.DataFrame({"shared": [0.5, 0.6, 0.7]}))
     assert summ["n_pairs"] == 3 and summ["shared_lo"] <= summ["shared"] <= summ["shared_hi"]
+
+
+def test_match_cache_roundtrip(tmp_path):
+    dec, enc = _random_sae(40, 16, seed=30)
+    b = _perturbed(dec, enc, np.random.default_rng(31).permutation(40), 1.0, seed=32)
+    r1 = M.match((dec, enc), b, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("match-*.safetensors"))) == 1
+    r2 = M.match((dec, enc), b, cache_dir=tmp_path, threshold=0.5)  # threshold applies at read time
+    np.testing.assert_array_equal(r1.decoder_partner, r2.decoder_partner)
+    np.testing.assert_array_equal(r1.encoder_cos, r2.encoder_cos)
+    assert r2.threshold == 0.5 and r2.shared_fraction >= r1.shared_fraction
+    b2 = (b[0] * 1.0001, b[1])  # different weights -> a new entry
+    M.match((dec, enc), b2, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("match-*.safetensors"))) == 2
