@@ -258,7 +258,7 @@ def dataset_activations(profile, dataset: str, *, hook: str | None = None, reduc
     hook = hook or profile.hook_name()
     ds = _dataset_texts(profile, dataset, ood)
     texts_sha = _texts_digest(ds.texts)
-    identity = models.expected_identity(profile.model, profile.home_dir) if model is None \
+    identity = models.expected_identity(profile.model) if model is None \
         else models.model_identity(model)
     if identity is not None:
         path, fields = _entry(profile, ds.name, hook, reducer, ood, texts_sha, len(ds.texts), identity)

@@ -222,9 +222,9 @@ _MODEL_CACHE: dict[tuple, object] = {}
 
 def load_profile_model(profile: Profile):
     """The profile's model, loaded once per process."""
-    key = (profile.model, profile.device, profile.dtype, str(profile.home_dir))
+    key = (profile.model, profile.device, profile.dtype)
     if key not in _MODEL_CACHE:
         _MODEL_CACHE.clear()  # one model at a time in memory
-        _MODEL_CACHE[key] = load_model(profile.model, device=profile.device, dtype=profile.dtype,
-                                       home=profile.home_dir)
+        # Weights live under the default home (shared by every profile), not profile.home.
+        _MODEL_CACHE[key] = load_model(profile.model, device=profile.device, dtype=profile.dtype)
     return _MODEL_CACHE[key]
