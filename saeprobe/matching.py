@@ -60,6 +60,7 @@ __all__ = [
     "P2_PAPER",
     "latent_frequency",
     "pair_summary",
+    "paired_auc_diff",
     "probe_latent_overlap",
     "seed_groups",
     "top_examples",
@@ -810,6 +811,32 @@ def probe_latent_overlap(latents_a: Sequence[int], latents_b: Sequence[int], res
         "chosen_shared": float(shared.mean()) if len(la) else np.nan,
         "chosen_mean_cos": float(np.nanmean(result.decoder_cos[la])) if len(la) else np.nan,
     }
+
+
+def paired_auc_diff(y: Sequence[int], score_a: Sequence[float], score_b: Sequence[float], *, n_boot: int = 1000,
+                    level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """ROC-AUC(a) - ROC-AUC(b) on the same test rows, with a paired percentile bootstrap CI over rows.
+
+    Returns ``(diff, lo, hi)``; resamples lacking a class are skipped. Used to ask whether two
+    probes (e.g. trained with SAEs of different seeds) differ by more than test-set noise.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    a = np.asarray(score_a, dtype=float)
+    b = np.asarray(score_b, dtype=float)
+    diff = float(roc_auc_score(y, a) - roc_auc_score(y, b))
+    rng = np.random.default_rng(seed)
+    ds = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].min() == y[i].max():
+            continue
+        ds.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    if not ds:
+        return (diff, np.nan, np.nan)
+    q = (1 - level) / 2
+    return (diff, float(np.quantile(ds, q)), float(np.quantile(ds, 1 - q)))
 
 
 # ----------------------------------------------------------------------------- cost estimates

@@ -253,3 +253,14 @@ def test_match_cache_roundtrip(tmp_path):
     b2 = (b[0] * 1.0001, b[1])  # different weights -> a new entry
     M.match((dec, enc), b2, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("match-*.safetensors"))) == 2
+
+
+def test_paired_auc_diff():
+    rng = np.random.default_rng(40)
+    y = np.r_[np.zeros(100), np.ones(100)].astype(int)
+    good = y + rng.normal(0, 0.5, 200)
+    bad = y + rng.normal(0, 3.0, 200)
+    d, lo, hi = M.paired_auc_diff(y, good, bad, n_boot=300)
+    assert d > 0 and lo > 0 and hi >= d >= lo
+    d0, lo0, hi0 = M.paired_auc_diff(y, good, good, n_boot=50)
+    assert d0 == 0 and lo0 == 0 and hi0 == 0

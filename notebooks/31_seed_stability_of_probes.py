@@ -1,0 +1,197 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Are SAE probes stable across SAE seeds? (P1 × P2)
+#
+# A question none of the three papers asks. Kantamneni et al. (P1) probe with the top-k SAE latents
+# ranked by class-mean difference on the training rows, then a logistic regression on those k latents
+# (`saeprobe.probes.SAETopKProbe`). Paulo & Belrose (P2) show that SAEs trained with different seeds
+# share only part of their latents. So: **if the SAE is retrained with another seed, does the probe
+# pick the same latents (up to the Hungarian matching of the two SAEs), and does its test AUC
+# change?**
+#
+# For every seed pair of a seed-replica group, every dataset and every k:
+#
+# * **overlap** — fraction of seed A's chosen latents whose matched partner in seed B (decoder
+#   matching) is among seed B's chosen latents; *chance* is k / width;
+# * **chosen shared** — fraction of the chosen latents that are shared latents (P2's definition),
+#   against the SAE-wide shared fraction (are probe-relevant latents the stable ones?);
+# * **ΔAUC** — test AUC difference between the two probes on the same test rows, with a paired
+#   bootstrap CI over test rows (is the seed effect larger than test-set noise?).
+
+# %% tags=["parameters"]
+profile = "cpu"
+
+# %%
+import itertools
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+from sklearn.metrics import roc_auc_score
+
+from saeprobe import activations, data, load_profile, matching, probes, regimes, saes
+from saeprobe.models import load_profile_model
+
+T0 = time.perf_counter()
+prof = load_profile(profile)
+P2 = {"threshold": 0.7, "probe_k": [16], "probe_datasets": None, "probe_archs": None, "n_boot": 500,
+      **(prof.p2 or {})}
+THR = float(P2["threshold"])
+CACHE = prof.home_dir / "p2" / "matches"
+datasets = [data.resolve_name(n) for n in (P2["probe_datasets"] or prof.dataset_names())]
+ks = [int(k) for k in P2["probe_k"]]
+print(f"profile {prof.name}: {len(datasets)} datasets, k in {ks}, threshold {THR}")
+
+# %% [markdown]
+# ## SAE groups
+#
+# The main seed-replica group of each architecture (most seeds, then the widest), as in the
+# previous notebook.
+
+# %%
+specs = saes.sae_specs(prof)
+groups = matching.seed_groups(specs)
+by_arch: dict[str, str] = {}
+for label, g in groups.items():
+    a = g[0].arch
+    if P2["probe_archs"] and a not in P2["probe_archs"]:
+        continue
+    cur = by_arch.get(a)
+    if cur is None or (len(g), g[0].width) > (len(groups[cur]), groups[cur][0].width):
+        by_arch[a] = label
+model = load_profile_model(prof)
+loaded = {lab: [saes.get_sae(prof, s, model=model, progress=False) for s in groups[lab]] for lab in by_arch.values()}
+if not by_arch:
+    display(Markdown(f"**Profile `{prof.name}` defines no seed replicas**: nothing to compare."))
+else:
+    display(pd.DataFrame([{"arch": a, "group": lab, "seeds": [s.seed for s in groups[lab]],
+                           "width": groups[lab][0].width} for a, lab in by_arch.items()]))
+
+# %% [markdown]
+# ## Probes with every seed
+#
+# P1's standard split (seed 42) of each dataset, last-token activations at the SAE's layer, codes
+# from each seed's SAE, and P1's SAE probe at each k (L1 logistic regression, C chosen on an inner
+# validation split by ROC-AUC).
+
+# %%
+fits = []   # one row per (arch, dataset, seed, k)
+scores = {}  # (arch, dataset, seed, k) -> test scores
+chosen = {}  # (arch, dataset, seed, k) -> latents
+tests = {}   # dataset -> y_test
+for arch, lab in by_arch.items():
+    layer = groups[lab][0].layer
+    hook = prof.hook_name(layer)
+    for ds_name in datasets:
+        ds = data.load_dataset(ds_name, max_rows=prof.max_rows, seed=prof.seed)
+        X = activations.dataset_activations(prof, ds_name, hook=hook, reducer="last", model=model, progress=False)
+        split = regimes.standard_split(ds.labels, seed=prof.seed)
+        tests[ds_name] = split.y_test
+        for spec, sae in zip(groups[lab], loaded[lab]):
+            codes = saes.encode(sae, X)
+            tr, te = codes[split.train_idx], codes[split.test_idx]
+            for k in ks:
+                p = probes.SAETopKProbe(k=k).fit(tr, split.y_train)
+                s = p.decision_function(te)
+                key = (arch, ds_name, spec.seed, k)
+                scores[key], chosen[key] = s, p.latents_
+                fits.append({"arch": arch, "dataset": ds_name, "seed": spec.seed, "k": k,
+                             "test_auc": roc_auc_score(split.y_test, s), "val_auc": p.val_auc_})
+fits = pd.DataFrame(fits)
+if not fits.empty:
+    spread = (fits.groupby(["arch", "k", "dataset"]).test_auc.agg(["mean", "std", "min", "max"])
+              .assign(range=lambda d: d["max"] - d["min"]).reset_index())
+    display(spread.groupby(["arch", "k"])[["mean", "std", "range"]].mean().round(4)
+            .rename(columns={"mean": "mean AUC", "std": "mean std across seeds", "range": "mean max-min"}))
+
+# %% [markdown]
+# ## Do the chosen latents match across seeds?
+
+# %%
+pairs = []
+for arch, lab in by_arch.items():
+    g, sl = groups[lab], loaded[lab]
+    for (i, a), (j, b) in itertools.combinations(list(enumerate(g)), 2):
+        r = matching.match(sl[i], sl[j], threshold=THR, cache_dir=CACHE)
+        base_shared = r.shared_fraction
+        for ds_name in datasets:
+            for k in ks:
+                ka, kb = (arch, ds_name, a.seed, k), (arch, ds_name, b.seed, k)
+                ov = matching.probe_latent_overlap(chosen[ka], chosen[kb], r)
+                d, lo, hi = matching.paired_auc_diff(tests[ds_name], scores[ka], scores[kb],
+                                                     n_boot=int(P2["n_boot"]), seed=prof.seed)
+                pairs.append({"arch": arch, "pair": f"s{a.seed}-s{b.seed}", "dataset": ds_name, "k": k, **ov,
+                              "sae_shared": base_shared, "d_auc": d, "d_auc_lo": lo, "d_auc_hi": hi,
+                              "significant": bool(lo > 0 or hi < 0)})
+pairs = pd.DataFrame(pairs)
+if not pairs.empty:
+    agg = pairs.groupby(["arch", "k"]).agg(
+        overlap=("overlap", "mean"), overlap_shared=("overlap_shared", "mean"), chance=("chance", "mean"),
+        top1_same=("top1_same", "mean"), chosen_shared=("chosen_shared", "mean"), sae_shared=("sae_shared", "mean"),
+        chosen_mean_cos=("chosen_mean_cos", "mean"), mean_abs_d_auc=("d_auc", lambda x: np.abs(x).mean()),
+        frac_significant=("significant", "mean"), n=("overlap", "size")).reset_index()
+    for col in ("overlap", "chosen_shared", "mean_abs_d_auc"):
+        agg[col + "_lo"], agg[col + "_hi"] = np.nan, np.nan
+    for idx, row in agg.iterrows():
+        sub = pairs[(pairs.arch == row.arch) & (pairs.k == row.k)]
+        for col, vals in (("overlap", sub.overlap), ("chosen_shared", sub.chosen_shared),
+                          ("mean_abs_d_auc", sub.d_auc.abs())):
+            _, lo, hi = matching.bootstrap_ci(vals.to_numpy(), seed=prof.seed)
+            agg.loc[idx, [col + "_lo", col + "_hi"]] = lo, hi
+    display(agg.round(4))
+    for _, row in agg.iterrows():
+        pre = f"p2p1_{row.arch}_k{int(row.k)}"
+        for col in ("overlap", "overlap_lo", "overlap_hi", "chance", "top1_same", "chosen_shared", "sae_shared",
+                    "mean_abs_d_auc", "mean_abs_d_auc_lo", "mean_abs_d_auc_hi", "frac_significant"):
+            glue(f"{pre}_{col}", float(row[col]), display=False)
+
+# %%
+if not pairs.empty:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for (arch, k), sub in pairs.groupby(["arch", "k"]):
+        axes[0].scatter(sub.overlap + np.random.default_rng(0).normal(0, 0.01, len(sub)), sub.d_auc.abs(),
+                        s=14, alpha=0.7, label=f"{arch} k={k}")
+    axes[0].set_xlabel("latent overlap after matching")
+    axes[0].set_ylabel("|ΔAUC| between seeds")
+    axes[0].legend(fontsize=8)
+    x = np.arange(len(agg))
+    axes[1].bar(x - 0.2, agg.chosen_shared, 0.4, label="chosen latents shared")
+    axes[1].bar(x + 0.2, agg.sae_shared, 0.4, label="all latents shared")
+    axes[1].set_xticks(x, [f"{a}\nk={k}" for a, k in zip(agg.arch, agg.k)], fontsize=8)
+    axes[1].set_ylabel("fraction")
+    axes[1].legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ## Verdict
+
+# %%
+lines = []
+if not pairs.empty:
+    for _, row in agg.iterrows():
+        lines.append(
+            f"- **{row.arch}, k = {int(row.k)}**: after matching, {row.overlap:.1%} "
+            f"[{row.overlap_lo:.1%}, {row.overlap_hi:.1%}] of the chosen latents are also chosen with the other seed "
+            f"(chance {row.chance:.2%}); the best latent is the same in {row.top1_same:.0%} of dataset×pair cases. "
+            f"{row.chosen_shared:.1%} of chosen latents are shared latents vs {row.sae_shared:.1%} of all latents. "
+            f"Mean |ΔAUC| {row.mean_abs_d_auc:.4f}; the seed changes test AUC by more than test-set noise "
+            f"(paired bootstrap CI excludes 0) in {row.frac_significant:.0%} of {int(row.n)} cases.")
+display(Markdown("\n".join(lines) if lines else "No seed-replica groups: nothing to report."))
+elapsed = time.perf_counter() - T0
+glue("p2p1_nb31_seconds", elapsed, display=False)
+print(f"notebook time {elapsed:.0f} s")
