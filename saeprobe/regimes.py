@@ -45,6 +45,7 @@ __all__ = [
     "label_noise_split",
     "label_noise_splits",
     "ood_split",
+    "make_splits",
     "inner_cv",
     "REGIMES",
 ]
@@ -196,15 +197,15 @@ def _check_binary(y: np.ndarray, what: str) -> None:
         raise ValueError(f"{what} needs both classes, got only class {sorted(values)}")
 
 
-def _specify(y, num_train, num_test, pos_ratio, seed, max_amt=MAX_AMT):
+def _specify(y, num_train, num_test, pos_ratio, seed, max_amt=MAX_AMT, min_test=MIN_TEST):
     """``get_xy_traintest_specify`` on index space: cap at ``max_amt`` rows, size checks, indices."""
     y = y[:max_amt]
     n = len(y)
     if num_test is None:
         num_test = n - num_train - 1
-    if num_train + min(MIN_TEST, num_test) > n:
+    if num_train + min(min_test, num_test) > n:
         raise ValueError(
-            f"requested train={num_train} + test={min(MIN_TEST, num_test)} rows but the dataset has only {n}; "
+            f"requested train={num_train} + test={min(min_test, num_test)} rows but the dataset has only {n}; "
             f"use fewer training rows (P1 needs num_train <= N-100)"
         )
     try:
@@ -238,30 +239,37 @@ def _finish(regime, param, y, tr, te, *, texts, dedup, y_train=None, y_test=None
 # --------------------------------------------------------------------------- generators
 
 
-def standard_split(y, *, seed: int = 42, dedup: bool = False, texts: Sequence[str] | None = None) -> Split:
+def standard_split(y, *, seed: int = 42, dedup: bool = False, texts: Sequence[str] | None = None,
+                   min_test: int = MIN_TEST) -> Split:
     """P1's standard split: ``num_train = min(N-100, 1024)`` balanced, test = the other ``N-num_train-1``.
 
     Args:
         y: binary labels ``[N]`` (or a :class:`~saeprobe.data.Dataset`).
         dedup: drop test rows whose prompt occurs in train (needs ``texts`` or a Dataset).
+        min_test: P1 reserves 100 test rows; smaller values (not P1) let tiny smoke-test subsets split.
     """
     lab = _labels(y)
     _check_binary(lab, "standard_split")
-    num_train = min(len(lab) - MIN_TEST, MAX_TRAIN)
-    return scarcity_split(y, num_train, seed=seed, dedup=dedup, texts=texts, _regime="standard")
+    num_train = min(len(lab) - min_test, MAX_TRAIN)
+    if num_train < 1:
+        raise ValueError(f"standard_split: {len(lab)} rows leave no training rows after {min_test} test rows "
+                         f"(P1 needs N > 100; pass min_test= for tiny data)")
+    return scarcity_split(y, num_train, seed=seed, dedup=dedup, texts=texts, min_test=min_test,
+                          _regime="standard")
 
 
 def scarcity_split(y, num_train: int, *, seed: int = 42, dedup: bool = False,
-                   texts: Sequence[str] | None = None, _regime: str = "scarcity") -> Split:
+                   texts: Sequence[str] | None = None, min_test: int = MIN_TEST,
+                   _regime: str = "scarcity") -> Split:
     """``get_xy_traintest(num_train)``: ``num_train`` balanced rows (ceil half positive), test = the
     other ``N - num_train - 1`` rows balanced likewise. ValueError if ``num_train > N - 100``."""
     lab = _labels(y)
     _check_binary(lab, f"{_regime}_split")
     if num_train < 1:
         raise ValueError(f"num_train must be >= 1, got {num_train}")
-    if num_train > len(lab) - MIN_TEST:
-        raise ValueError(f"num_train={num_train} > N-100={len(lab) - MIN_TEST}: P1 skips this size")
-    tr, te = _specify(lab, num_train, None, 0.5, seed)
+    if num_train > len(lab) - min_test:
+        raise ValueError(f"num_train={num_train} > N-{min_test}={len(lab) - min_test}: P1 skips this size")
+    tr, te = _specify(lab, num_train, None, 0.5, seed, min_test=min_test)
     param = None if _regime == "standard" else int(num_train)
     return _finish(_regime, param, lab, tr, te, texts=_texts(y, texts), dedup=dedup,
                    meta=dict(seed=seed, num_train=num_train))
@@ -271,7 +279,8 @@ def scarcity_splits(y, sizes: Sequence[int] | None = None, **kw) -> list[Split]:
     """Scarcity splits for every size in ``sizes`` (default :func:`scarcity_sizes`) that is ``<= N-100``."""
     n = len(_labels(y))
     sizes = scarcity_sizes() if sizes is None else list(sizes)
-    return [scarcity_split(y, s, **kw) for s in sizes if s <= n - MIN_TEST]
+    min_test = kw.get("min_test", MIN_TEST)
+    return [scarcity_split(y, s, **kw) for s in sizes if s <= n - min_test]
 
 
 def imbalance_split(y, frac: float, *, seed: int = 42, dedup: bool = False, texts: Sequence[str] | None = None,
@@ -288,6 +297,11 @@ def imbalance_split(y, frac: float, *, seed: int = 42, dedup: bool = False, text
         raise ValueError(f"positive fraction must lie in (0, 1), got {frac}")
     ratio = _round20(frac) if round_frac else frac
     num_train, num_test = imbalance_sizes(lab)
+    if num_train < 2:
+        raise ValueError(
+            f"too few rows for the imbalance regime: {len(lab)} rows leave num_train={num_train} after "
+            f"P1's 100 test rows (needs about 200 balanced rows)"
+        )
     tr, te = _specify(lab, num_train, num_test, ratio, seed)
     return _finish("imbalance", float(_round20(frac)), lab, tr, te, texts=_texts(y, texts), dedup=dedup,
                    meta=dict(seed=seed, num_train=num_train, num_test=num_test, pos_ratio=ratio))
@@ -300,13 +314,13 @@ def imbalance_splits(y, fracs: Sequence[float] | None = None, **kw) -> list[Spli
 
 
 def label_noise_split(y, frac: float, *, seed: int = 42, dedup: bool = False,
-                      texts: Sequence[str] | None = None) -> Split:
+                      texts: Sequence[str] | None = None, min_test: int = MIN_TEST) -> Split:
     """The standard split with ``int(num_train * frac)`` training labels flipped (``frac`` rounded to the
     0.05 grid as ``run_baseline_corrupt`` does); the test labels stay clean."""
     if not 0 <= frac <= 0.5:
         raise ValueError(f"label-noise fraction must lie in [0, 0.5], got {frac}")
     frac = _round20(frac)
-    base = standard_split(y, seed=seed, dedup=dedup, texts=texts)
+    base = standard_split(y, seed=seed, dedup=dedup, texts=texts, min_test=min_test)
     noisy = corrupt_labels(base.y_train, frac, seed=seed)
     meta = dict(base.meta, n_flipped=int((noisy != base.y_train).sum()), frac=frac)
     return Split("label_noise", float(frac), base.train_idx, base.test_idx, noisy, base.y_test,
@@ -320,9 +334,13 @@ def label_noise_splits(y, fracs: Sequence[float] | None = None, **kw) -> list[Sp
 
 
 def ood_split(y, y_ood, *, seed: int = 42, dedup: bool = False, texts: Sequence[str] | None = None,
-              ood_texts: Sequence[str] | None = None, num_train: int = MAX_TRAIN) -> Split:
+              ood_texts: Sequence[str] | None = None, num_train: int | None = None) -> Split:
     """P1's OOD regime (``get_OOD_traintest``): ``num_train`` balanced rows from the first 1500
     in-distribution rows; test = every row of the OOD file, in file order.
+
+    ``num_train=None`` means P1's 1024 when the first 1500 rows hold 512 of each class (all 8 full OOD
+    parents do), else (subsampled profiles) the largest balanced count they allow, ``2 * min(n_pos, n_neg)``
+    (recorded in ``meta["num_train"]``; not P1).
 
     Args:
         y: in-distribution labels (or Dataset); ``y_ood``: OOD labels (or the Dataset of
@@ -332,6 +350,9 @@ def ood_split(y, y_ood, *, seed: int = 42, dedup: bool = False, texts: Sequence[
     lab = _labels(y)
     _check_binary(lab, "ood_split")
     lab_ood = _labels(y_ood)
+    if num_train is None:
+        head = lab[:OOD_MAX_AMT]
+        num_train = min(MAX_TRAIN, 2 * int(min((head == 1).sum(), (head == 0).sum())))
     tr, _ = _specify(lab, num_train, 0, 0.5, seed, max_amt=OOD_MAX_AMT)
     te = np.arange(len(lab_ood), dtype=np.int64)
     meta = dict(seed=seed, num_train=num_train)
@@ -346,6 +367,31 @@ def ood_split(y, y_ood, *, seed: int = 42, dedup: bool = False, texts: Sequence[
         meta["n_test_removed"] = int((~keep).sum())
         split = Split("ood", None, tr, te[keep], split.y_train, lab_ood[te[keep]], dedup=True, meta=meta)
     return split
+
+
+def make_splits(regime: str, y, *, y_ood=None, seed: int = 42, dedup: bool = False,
+                texts: Sequence[str] | None = None, ood_texts: Sequence[str] | None = None,
+                min_test: int = MIN_TEST) -> list[Split]:
+    """Every split of one regime, in P1's parameter order.
+
+    ``standard``/``ood``: one split; ``scarcity``: one per size <= N-100; ``imbalance``: 19;
+    ``label_noise``: 11. ``ood`` needs ``y_ood`` (labels or the Dataset of ``load_ood``).
+    ``min_test`` (P1: 100) applies to standard, scarcity and label_noise.
+    """
+    kw = dict(seed=seed, dedup=dedup, texts=texts)
+    if regime == "standard":
+        return [standard_split(y, min_test=min_test, **kw)]
+    if regime == "scarcity":
+        return scarcity_splits(y, min_test=min_test, **kw)
+    if regime == "imbalance":
+        return imbalance_splits(y, **kw)
+    if regime == "label_noise":
+        return label_noise_splits(y, min_test=min_test, **kw)
+    if regime == "ood":
+        if y_ood is None:
+            raise ValueError("regime 'ood' needs y_ood= (the labels or Dataset of saeprobe.data.load_ood)")
+        return [ood_split(y, y_ood, ood_texts=ood_texts, **kw)]
+    raise ValueError(f"unknown regime {regime!r}; use one of {', '.join(REGIMES)}")
 
 
 # --------------------------------------------------------------------------- inner validation

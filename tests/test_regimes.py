@@ -223,3 +223,30 @@ def test_bad_labels():
         regimes.standard_split(np.arange(300) % 3)
     with pytest.raises(ValueError, match="both classes"):
         regimes.standard_split(np.ones(300, dtype=int))
+
+
+def test_make_splits_dispatch_and_small_data():
+    y = _balanced(1000)
+    counts = {r: len(regimes.make_splits(r, y, y_ood=_balanced(300))) for r in regimes.REGIMES}
+    assert counts == {"standard": 1, "scarcity": 19, "imbalance": 19, "label_noise": 11, "ood": 1}
+    with pytest.raises(ValueError, match="y_ood"):
+        regimes.make_splits("ood", y)
+    with pytest.raises(ValueError, match="unknown regime"):
+        regimes.make_splits("noise", y)
+    with pytest.raises(ValueError, match="too few rows"):
+        regimes.imbalance_split(_balanced(180), 0.5)
+
+
+def test_small_subsets_profile_sizes():
+    # cpu profile: 600 rows; OOD falls back to all 600 rows (not P1: P1 always has >= 1024)
+    y = _balanced(600)
+    o = regimes.ood_split(y, _balanced(300))
+    assert o.num_train == 600 and o.meta["num_train"] == 600
+    assert regimes.standard_split(y).num_train == 500
+    # smoke profile: 48 rows cannot follow P1's 100 test rows; min_test opts out explicitly
+    tiny = _balanced(48)
+    with pytest.raises(ValueError, match="min_test"):
+        regimes.standard_split(tiny)
+    s = regimes.standard_split(tiny, min_test=16)
+    assert (s.num_train, s.num_test) == (32, 15)
+    assert [sp.param for sp in regimes.make_splits("scarcity", tiny, min_test=16)] == [2, 3, 4, 5, 7, 10, 14, 20, 28]
