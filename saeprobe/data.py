@@ -480,7 +480,8 @@ def identical_pairs(kind: str = "all") -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: (int(p[0].split("_")[0]), int(p[1].split("_")[0])))
 
 
-def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42) -> pd.DataFrame:
+def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42,
+                   max_rows: int | None = None) -> pd.DataFrame:
     """Data-quality table, one row per dataset (default: all 113 binary sets).
 
     Columns: name, n_rows, n_unique (distinct prompts), n_duplicate_rows (rows repeating an earlier
@@ -488,7 +489,9 @@ def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42) 
     identical_to (byte-identical datasets, ``"|"``-joined), and for binary sets the leakage of P1's
     standard split (:func:`saeprobe.regimes.standard_split`, seed ``seed``): num_train, num_test,
     test_in_train (number of test rows whose prompt also occurs among the training rows) and
-    test_in_train_frac (that over num_test).
+    test_in_train_frac (that over num_test). With ``max_rows`` every count refers to the subsample
+    ``load_dataset(name, max_rows=max_rows, seed=seed)`` (what a profile with that cap uses), and
+    identical_to still compares whole files.
     """
     from saeprobe import regimes
 
@@ -500,7 +503,11 @@ def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42) 
     hashes = _file_hashes()
     rows = []
     for name in names:
-        prompts, labels, classes = _encoded(name)
+        if max_rows is None:
+            prompts, labels, classes = _encoded(name)
+        else:
+            ds = load_dataset(name, max_rows=max_rows, seed=seed)
+            prompts, labels, classes = ds.texts, ds.labels, ds.classes
         df = pd.DataFrame({"t": list(prompts), "y": labels})
         n_lab = df.groupby("t", sort=False)["y"].nunique()
         conflicting = set(n_lab.index[n_lab > 1])
@@ -514,7 +521,7 @@ def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42) 
             identical_to="|".join(o for o, h in hashes.items() if h == hashes[name] and o != name),
         )
         rec["dup_frac"] = rec["n_duplicate_rows"] / max(rec["n_rows"], 1)
-        if len(classes) == 2:
+        if len(classes) == 2 and len(labels) > regimes.MIN_TEST:
             split = regimes.standard_split(labels, seed=seed)
             train = {prompts[i] for i in split.train_idx}
             leaked = int(sum(prompts[i] in train for i in split.test_idx))

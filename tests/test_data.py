@@ -180,6 +180,9 @@ def test_quality_report_known_issues():
     assert q.loc["87_glue_cola", "num_train"] == 1024 and q.loc["87_glue_cola", "num_test"] == 3975
     one = data.quality_report("glue_cola")
     assert len(one) == 1 and one["test_in_train"].iloc[0] == q.loc["87_glue_cola", "test_in_train"]
+    capped = data.quality_report(["glue_cola", "130_temp_cat_Frequency"], max_rows=600).set_index("name")
+    assert (capped["n_rows"] == 600).all() and (capped["num_train"] == 500).all() and (capped["num_test"] == 99).all()
+    assert capped.loc["130_temp_cat_Frequency", "test_in_train_frac"] > capped.loc["87_glue_cola", "test_in_train_frac"]
 
 
 def test_identical_pairs():
