@@ -88,9 +88,14 @@ def _sha(data: bytes) -> str:
 
 
 def package_hash() -> str:
-    """sha256 over every saeprobe source file (``*.py`` and profile YAML), path-sorted."""
+    """sha256 over every saeprobe source file (``*.py`` and profile YAML), path-sorted.
+
+    This runner (``book.py``) is left out: it orchestrates, it does not change results.
+    """
     h = hashlib.sha256()
     for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path == Path(__file__).resolve():
+            continue
         if path.suffix in (".py", ".yaml", ".yml") and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
@@ -245,8 +250,14 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
     tmp_out = plan.output.with_name(f".{plan.output.stem}.out.ipynb")
     nbformat.write(nb, tmp_in)
     t0 = time.perf_counter()
-    env_before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline, always
+    # environment of the kernel: figures inline always; no progress bars in the rendered pages
+    # (papermill stores every tqdm refresh as text) unless the output is streamed to the terminal
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "PYTHONWARNINGS": "ignore:IProgress not found"}
+    if not log_output:
+        env["TQDM_DISABLE"] = "1"
+    env_before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         pm.execute_notebook(
             str(tmp_in), str(tmp_out), parameters={"profile": profile, **params},
@@ -264,10 +275,11 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
                              + (f"\n  partial output: {failed}" if failed.exists() else "")) from None
     finally:
         tmp_in.unlink(missing_ok=True)
-        if env_before is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_before
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     os.replace(tmp_out, plan.output)
     plan.output.with_name(plan.output.stem + ".FAILED.ipynb").unlink(missing_ok=True)
     return time.perf_counter() - t0

@@ -1,0 +1,244 @@
+"""The book, end to end: every notebook on the smoke profile, the strict build, then a headless browser.
+
+One session-scoped fixture copies the book sources (``_config.yml``, ``_toc.yml``, ``book/*.md``,
+``notebooks/``) into ``.cache/booktest/`` (so a developer's own ``book/_generated`` and ``_build`` from
+``make book`` are left alone; the manifest there makes a second test run skip unchanged notebooks),
+runs ``python -m saeprobe.book run --profile smoke`` and the strict ``build``, and serves the HTML
+on a loopback ``http.server``. Pages are then opened in Debian's Chromium through Playwright (no
+``playwright install``): no console errors, every image loads, math is rendered by the local MathJax,
+glued numbers are present, internal links resolve, and no request leaves localhost.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import socketserver
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+
+pytestmark = pytest.mark.book
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / ".cache" / "booktest"
+CHROMIUM = os.environ.get("SAEPROBE_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SKIP_PAGES = {"genindex.html", "search.html", "index.html"}  # index.html is JB's redirect
+
+
+def _sync_sources() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO / name, WORK / name)
+    for folder, pattern in (("book", "*.md"), ("notebooks", "*.py")):
+        dst = WORK / folder
+        dst.mkdir(exist_ok=True)
+        keep = {p.name for p in (REPO / folder).glob(pattern)}
+        for old in dst.glob(pattern):
+            if old.name not in keep:
+                old.unlink()
+        for src in (REPO / folder).glob(pattern):
+            shutil.copy2(src, dst / src.name)
+    # executed outputs of notebooks that no longer exist must not reach the book
+    gen = WORK / "book" / "_generated"
+    if gen.exists():
+        for nb in gen.glob("*.ipynb"):
+            if not (WORK / "notebooks" / (nb.stem + ".py")).exists():
+                nb.unlink()
+    # the locally installed MathJax (make mathjax) is reached through .cache/mathjax like in the repo
+    link = WORK / ".cache" / "mathjax"
+    link.parent.mkdir(exist_ok=True)
+    if not link.exists():
+        link.symlink_to(REPO / ".cache" / "mathjax", target_is_directory=True)
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Run every notebook on the smoke profile and build the book strictly; returns _build/html."""
+    if not (REPO / ".cache" / "mathjax" / "site" / "mathjax" / "tex-svg.js").exists():
+        pytest.fail("local MathJax missing: run `make mathjax` (make test does it)")
+    _sync_sources()
+    cmd = [sys.executable, "-m", "saeprobe.book", "--root", str(WORK)]
+    run = subprocess.run(cmd + ["run", "--profile", "smoke"], capture_output=True, text=True)
+    assert run.returncode == 0, f"notebooks failed on the smoke profile:\n{run.stdout}\n{run.stderr}"
+    build = subprocess.run(cmd + ["build"], capture_output=True, text=True)
+    log = re.sub(r"\x1b\[[0-9;]*m", "", build.stdout + build.stderr)
+    warnings = [ln for ln in log.splitlines() if "WARNING" in ln and "TCP without" not in ln]
+    assert build.returncode == 0, "strict book build failed:\n" + "\n".join(warnings or log.splitlines()[-40:])
+    return WORK / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def server(built_book):
+    """Serve _build/html on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (make test installs Debian chromium when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:  # Playwright gives the browser a fresh temporary profile itself
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+def _pages(html: Path) -> list[str]:
+    pages = []
+    for p in sorted(html.rglob("*.html")):
+        rel = p.relative_to(html).as_posix()
+        if rel.split("/")[0] in ("_static", "_sources", "mathjax", "_images") or rel in SKIP_PAGES:
+            continue
+        pages.append(rel)
+    return pages
+
+
+# JS run in the page after load: raw TeX left outside code, MathJax output, images, glue, links.
+_INSPECT = r"""
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const main = document.querySelector('main') || document.body;
+  const clone = main.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight, textarea').forEach(e => e.remove());
+  const text = clone.textContent;
+  const imgs = Array.from(document.images).map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}));
+  return {
+    rawTex: (text.match(/\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\s][^$]*\$/g) || []).slice(0, 5),
+    mathNodes: document.querySelectorAll('.math, span.math, div.math').length,
+    mjx: document.querySelectorAll('mjx-container').length,
+    mathjaxLoaded: !!(window.MathJax && MathJax.version),
+    imgs: imgs,
+    pasted: Array.from(document.querySelectorAll('.pasted-text, .pasted-inline')).map(e => e.textContent.trim()),
+    links: Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href')),
+    text: main.innerText,
+  };
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def visited(built_book, server, browser):
+    """Open every page once; returns {page: report} with console errors and off-host requests."""
+    html = built_book
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    host = urlparse(server).netloc
+    report = {}
+
+    def route(r):
+        u = urlparse(r.request.url)
+        if u.scheme in ("data", "blob", "about") or (u.scheme == "http" and u.netloc == host):
+            r.continue_()
+        else:
+            current["offhost"].append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    shots = html.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    for rel in _pages(html):
+        current = {"console": [], "offhost": [], "bad": []}
+        page = context.new_page()
+        page.on("console", lambda m, c=current: c["console"].append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e, c=current: c["console"].append(f"pageerror: {e}"))
+        page.on("response", lambda r, c=current: c["bad"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.on("requestfailed", lambda r, c=current: c["bad"].append(f"failed {r.url}")
+                if urlparse(r.url).netloc == host else None)
+        page.goto(urljoin(server, rel), wait_until="load")
+        page.wait_for_load_state("networkidle")
+        info = page.evaluate(_INSPECT)
+        if rel in ("book/intro.html", "book/_generated/00_datasets.html", "book/_generated/01_activations.html"):
+            page.screenshot(path=str(shots / (Path(rel).stem + ".png")), full_page=True)
+        report[rel] = {**current, **info}
+        page.close()
+    context.close()
+    return report
+
+
+def test_book_builds_all_notebooks(built_book):
+    pages = _pages(built_book)
+    for src in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
+        assert f"book/_generated/{src.stem}.html" in pages, f"{src.name} is not in the book"
+    assert "book/intro.html" in pages and "book/reproduce.html" in pages
+    assert (built_book / "mathjax" / "tex-svg.js").exists(), "MathJax not copied into the build"
+
+
+def test_pages_load_without_errors(visited):
+    assert len(visited) >= 7
+    problems = {p: r["console"] + r["bad"] for p, r in visited.items() if r["console"] or r["bad"]}
+    assert not problems, problems
+
+
+def test_no_request_leaves_localhost(visited):
+    offhost = {p: r["offhost"] for p, r in visited.items() if r["offhost"]}
+    assert not offhost, offhost
+
+
+def test_images_load(visited):
+    broken = {p: [i["src"] for i in r["imgs"] if not i["ok"]] for p, r in visited.items()}
+    broken = {p: b for p, b in broken.items() if b}
+    assert not broken, broken
+    for nb in ("00_datasets", "01_activations"):
+        figures = [i for i in visited[f"book/_generated/{nb}.html"]["imgs"] if "_images/" in i["src"]]
+        assert len(figures) >= 2, f"{nb}: expected figures, got {figures}"
+
+
+def test_math_renders(visited):
+    with_math = {p: r for p, r in visited.items() if r["mathNodes"]}
+    assert "book/intro.html" in with_math and "book/p3.html" in with_math
+    for page, r in with_math.items():
+        assert r["mathjaxLoaded"], f"{page}: MathJax did not load"
+        assert r["mjx"] >= r["mathNodes"], f"{page}: {r['mjx']} rendered of {r['mathNodes']} math nodes"
+    raw = {p: r["rawTex"] for p, r in visited.items() if r["rawTex"]}
+    assert not raw, f"raw TeX left on pages: {raw}"
+
+
+def test_glued_numbers_present(visited):
+    intro = visited["book/intro.html"]
+    assert len(intro["pasted"]) >= 3, intro["pasted"]
+    assert all(re.fullmatch(r"[\d,.]+", t) for t in intro["pasted"]), intro["pasted"]
+    n_binary = int(intro["pasted"][0])
+    assert n_binary == 113, "P1 ships 113 binary datasets"
+    for nb in ("book/_generated/00_datasets.html", "book/_generated/01_activations.html"):
+        pasted = visited[nb]["pasted"]
+        assert pasted and all(t for t in pasted), f"{nb}: glue missing {pasted}"
+        assert "executed with profile smoke" in visited[nb]["text"].replace("`", "").replace("\n", " ") \
+            or "profile smoke" in visited[nb]["text"], f"{nb}: profile note missing"
+
+
+def test_internal_links_resolve(visited, built_book):
+    missing = set()
+    for page, r in visited.items():
+        base = built_book / page
+        for href in r["links"]:
+            u = urlparse(href)
+            if u.scheme or href.startswith(("#", "mailto:", "javascript:")):
+                continue
+            target = (base.parent / unquote(u.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                missing.add(f"{page} -> {href}")
+    assert not missing, sorted(missing)

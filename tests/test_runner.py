@@ -1,0 +1,135 @@
+"""The notebook runner (`python -m saeprobe.book run`): failures are loud, unchanged notebooks skipped.
+
+Each test builds a throw-away repository (``_toc.yml`` + ``notebooks/``) in a temp folder and drives
+the real command line, with real papermill and a real kernel (a few seconds per kernel start).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saeprobe import book
+
+OK = '''# %% [markdown]
+# # A notebook that works
+
+# %% tags=["parameters"]
+profile = "cpu"
+extra = 0
+
+# %%
+import sys
+print("PROFILE", profile, "EXTRA", extra, "PYTHON", sys.executable)
+'''
+
+BROKEN = '''# %% [markdown]
+# # A notebook with a deliberately failing cell
+
+# %% tags=["parameters"]
+profile = "cpu"
+
+# %%
+x = 1
+
+# %%
+y = x / 0  # deliberately fails
+'''
+
+
+def _repo(tmp_path: Path, **notebooks: str) -> Path:
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (tmp_path / "notebooks").mkdir()
+    for name, text in notebooks.items():
+        (tmp_path / "notebooks" / f"{name}.py").write_text(text)
+    return tmp_path
+
+
+def _run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "saeprobe.book", "--root", str(root), "run", "--profile", "smoke", *args],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def _outputs(nb_path: Path) -> str:
+    nb = json.loads(nb_path.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+
+
+def test_failing_cell_fails_loudly(tmp_path):
+    root = _repo(tmp_path, **{"00_ok": OK, "10_broken": BROKEN})
+    res = _run(root)
+    msg = res.stdout + res.stderr
+    assert res.returncode != 0, msg
+    assert "FAILED" in res.stderr and "10_broken.py" in res.stderr, msg
+    # names the cell: the third code cell of the source, at its line in the .py, and the error
+    assert "code cell 3" in res.stderr, msg
+    assert "notebooks/10_broken.py:11" in res.stderr, msg
+    assert "y = x / 0" in res.stderr and "ZeroDivisionError" in res.stderr, msg
+    assert "Traceback" not in res.stderr, "a one-paragraph message, not a Python traceback"
+    # the good notebook ran and is recorded; the broken one is not, and leaves only a FAILED copy
+    gen = root / "book" / "_generated"
+    manifest = json.loads((gen / "manifest.json").read_text())
+    assert "00_ok" in manifest["notebooks"] and "10_broken" not in manifest["notebooks"]
+    assert (gen / "00_ok.ipynb").exists() and not (gen / "10_broken.ipynb").exists()
+    assert (gen / "10_broken.FAILED.ipynb").exists()
+    assert not list(gen.glob(".*.ipynb")), "temp files left behind"
+
+
+def test_unchanged_notebook_is_skipped(tmp_path):
+    root = _repo(tmp_path, **{"00_ok": OK})
+    out = root / "book" / "_generated" / "00_ok.ipynb"
+
+    first = _run(root, "-p", "extra", "7")
+    assert first.returncode == 0, first.stderr
+    assert "executing" in first.stdout
+    text = _outputs(out)
+    assert "PROFILE smoke EXTRA 7" in text  # papermill injected both parameters
+    assert f"PYTHON {sys.executable}" in text  # the kernel runs this venv's interpreter
+    nb = json.loads(out.read_text())
+    assert any("profile **`smoke`**" in "".join(c["source"]) for c in nb["cells"]), "profile note missing"
+    manifest = json.loads((root / "book" / "_generated" / "manifest.json").read_text())
+    entry = manifest["notebooks"]["00_ok"]
+    assert entry["profile"] == "smoke" and entry["parameters"] == {"extra": 7}
+    mtime = out.stat().st_mtime_ns
+
+    second = _run(root, "-p", "extra", "7")
+    assert second.returncode == 0, second.stderr
+    assert "unchanged" in second.stdout and "executing" not in second.stdout
+    assert out.stat().st_mtime_ns == mtime
+
+    # a changed parameter re-executes
+    third = _run(root, "-p", "extra", "8")
+    assert "executing" in third.stdout and "EXTRA 8" in _outputs(out)
+
+    # so does an edited source (and the manifest key changes)
+    (root / "notebooks" / "00_ok.py").write_text(OK + "\nprint('edited')\n")
+    fourth = _run(root, "-p", "extra", "8")
+    assert "executing" in fourth.stdout and "edited" in _outputs(out)
+
+
+def test_plan_key_depends_on_profile_and_package(tmp_path):
+    root = _repo(tmp_path, **{"00_ok": OK})
+    src = root / "notebooks" / "00_ok.py"
+    a = book.plan_for(root, src, "smoke", {}, "pkg1")
+    assert a.key == book.plan_for(root, src, "smoke", {}, "pkg1").key
+    assert a.key != book.plan_for(root, src, "cpu", {}, "pkg1").key
+    assert a.key != book.plan_for(root, src, "smoke", {}, "pkg2").key
+    assert a.output == root / "book" / "_generated" / "00_ok.ipynb"  # profile-independent path
+
+
+def test_bad_input_is_one_line(tmp_path):
+    root = _repo(tmp_path, **{"00_ok": OK})
+    res = subprocess.run([sys.executable, "-m", "saeprobe.book", "--root", str(root), "run",
+                          "--profile", "nope"], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "unknown profile 'nope'" in res.stderr and "Traceback" not in res.stderr
+    res = _run(root, "--only", "99_missing")
+    assert res.returncode != 0 and "no notebook '99_missing'" in res.stderr
+    with pytest.raises(SystemExit):
+        book.select(book.list_notebooks(root), ["zz"])
+    assert [p.stem for p in book.select(book.list_notebooks(root), ["00"])] == ["00_ok"]
