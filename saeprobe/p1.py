@@ -1,0 +1,271 @@
+"""P1 results runner: one tidy, resumable results table per regime.
+
+A *cell* is one (dataset, regime point, method spec). Every finished cell is written at once to its
+own small JSON file (atomic), so an interrupted run loses at most the cells in flight and a re-run
+computes only what is missing; :func:`run_regime` then concatenates all cells of the requested
+grid into ``<out_dir>/<regime>.parquet`` (atomic write).
+
+Nothing here knows where features come from: the caller passes
+
+* ``splits(dataset) -> list[saeprobe.regimes.Split]`` (e.g. ``regimes.make_splits(regime, ...)``),
+* ``features(dataset, source, ood=False) -> X`` with ``X`` of shape ``[n_rows, d]``, dense numpy
+  or scipy CSR, rows aligned with the split indices (``ood=True``: rows of the OOD test file);
+  ``source`` is ``"resid"`` for the baselines and the SAE's name for SAE probes.
+
+so tests can use synthetic data and notebooks the cached activations / SAE codes.
+
+Method specs are dicts: ``{"method": "lr"}``, ``{"method": "xgb"}``, ...,
+``{"method": "sae", "sae": "16k", "k": 16, "ranking": "normalized", "penalty": "l1",
+"binarize": False}``; any other key is passed to the estimator (see :mod:`saeprobe.probes`).
+
+Table columns (one row per cell): ``dataset, regime, param, dedup, method, sae, k, ranking, penalty,
+binarize, hyperparameters`` (JSON of the chosen ``best_params_``), ``val_auc, test_auc, test_acc,
+test_f1`` (weighted F1, as P1), ``n_train, n_test, n_pos_train, latents`` (chosen SAE latents, best
+first; empty for baselines), ``seconds``, ``key``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "run_regime", "evaluate_cell",
+           "load_results"]
+
+#: Bump when a change to the probes invalidates stored cells.
+RESULTS_VERSION = 1
+
+COLUMNS = ["dataset", "regime", "param", "dedup", "method", "sae", "k", "ranking", "penalty", "binarize",
+           "hyperparameters", "val_auc", "test_auc", "test_acc", "test_f1", "n_train", "n_test",
+           "n_pos_train", "latents", "seconds", "key"]
+
+_SPEC_COLS = ("sae", "k", "ranking", "penalty", "binarize")
+
+
+# --------------------------------------------------------------------------- specs and keys
+def _canon(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple):
+        return list(v)
+    raise TypeError(f"not JSON-serialisable: {type(v).__name__}")
+
+
+def cell_key(dataset: str, regime: str, param, dedup: bool, spec: dict) -> str:
+    """Stable id of one cell (sha256 of canonical JSON, first 20 hex chars)."""
+    payload = dict(v=RESULTS_VERSION, dataset=dataset, regime=regime, param=param, dedup=bool(dedup),
+                   spec=spec)
+    return hashlib.sha256(_canon(payload).encode()).hexdigest()[:20]
+
+
+def expand_methods(methods: Sequence[str | dict], saes: Sequence[str] = (), ks: Sequence[int] = (),
+                   **sae_kw) -> list[dict]:
+    """Method specs: every baseline name / spec in ``methods`` (``"sae"`` entries expand to one spec
+    per SAE in ``saes`` and k in ``ks``, with ``sae_kw`` such as ranking / penalty / binarize)."""
+    out = []
+    for m in methods:
+        spec = {"method": m} if isinstance(m, str) else dict(m)
+        if spec["method"] == "sae" and "k" not in spec:
+            for sae in (saes if "sae" not in spec else [spec["sae"]]):
+                for k in ks:
+                    out.append({**sae_kw, **spec, "sae": sae, "k": int(k)})
+        else:
+            out.append(spec)
+    return out
+
+
+# --------------------------------------------------------------------------- one cell
+def _to_rows(X, idx):
+    return X[np.asarray(idx)]
+
+
+def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
+    """Fit the probe of ``spec`` on (``X_train`` [n, d], ``y_train`` [n]); score on the test rows.
+
+    Returns the metric part of a row: val_auc, test_auc, test_acc, test_f1 (weighted), hyperparameters
+    (JSON), latents (list of int; SAE probes only). A single-class test set gives test_auc NaN.
+    """
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    from saeprobe.probes import make_probe
+
+    kw = {k: v for k, v in spec.items() if k not in ("method", "sae")}
+    probe = make_probe(spec["method"], **kw)
+    probe.fit(X_train, y_train)
+    proba = probe.predict_proba(X_test)[:, 1]
+    pred = probe.classes_[(proba > 0.5).astype(int)]
+    y_test = np.asarray(y_test)
+    auc = float(roc_auc_score(y_test, proba)) if len(np.unique(y_test)) == 2 else float("nan")
+    return dict(
+        val_auc=float(probe.val_auc_),
+        test_auc=auc,
+        test_acc=float(accuracy_score(y_test, pred)),
+        test_f1=float(f1_score(y_test, pred, average="weighted")),
+        hyperparameters=_canon(getattr(probe, "best_params_", {})),
+        latents=[int(i) for i in getattr(probe, "latents_", [])],
+    )
+
+
+# --------------------------------------------------------------------------- storage
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cell_path(out_dir: Path, regime: str, key: str) -> Path:
+    return Path(out_dir) / "cells" / regime / f"{key}.json"
+
+
+def _read_cell(path: Path, key: str) -> dict | None:
+    """A stored cell, or None when missing / unreadable / not the cell asked for."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("key") != key or rec.get("version") != RESULTS_VERSION:
+        return None
+    return rec
+
+
+# --------------------------------------------------------------------------- runner
+def _run_group(dataset, source, regime, dedup, jobs, features, out_dir) -> list[dict]:
+    """Compute every (split, spec) of one (dataset, feature source); write each cell at once."""
+    X = features(dataset, source)
+    X_ood = features(dataset, source, ood=True) if regime == "ood" else None
+    recs = []
+    for split, spec, key in jobs:
+        t0 = time.perf_counter()
+        Xte_src = X_ood if X_ood is not None else X
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metrics = evaluate_cell(spec, _to_rows(X, split.train_idx), split.y_train,
+                                    _to_rows(Xte_src, split.test_idx), split.y_test)
+        rec = dict(
+            version=RESULTS_VERSION, key=key, dataset=dataset, regime=regime,
+            param=None if split.param is None else float(split.param), dedup=bool(dedup),
+            method=spec["method"], sae=spec.get("sae"), k=spec.get("k"), ranking=spec.get("ranking"),
+            penalty=spec.get("penalty"), binarize=spec.get("binarize"),
+            n_train=int(split.num_train), n_test=int(split.num_test),
+            n_pos_train=int(np.sum(split.y_train == 1)), **metrics,
+            seconds=round(time.perf_counter() - t0, 4),
+        )
+        _atomic_write_text(_cell_path(out_dir, regime, key), _canon(rec))
+        recs.append(rec)
+    return recs
+
+
+def run_regime(
+    regime: str,
+    datasets: Iterable[str],
+    specs: Sequence[dict],
+    *,
+    splits: Callable[[str], list],
+    features: Callable[..., object],
+    out_dir: str | os.PathLike,
+    dedup: bool = False,
+    n_jobs: int = 2,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run (or resume) every cell of one regime; write and return ``<out_dir>/<regime>[_dedup].parquet``.
+
+    Args:
+        regime: regime name (``standard``, ``scarcity``, ``imbalance``, ``label_noise``, ``ood``).
+        datasets: dataset names passed to ``splits`` and ``features``.
+        specs: method specs (see module docstring / :func:`expand_methods`).
+        splits: ``dataset -> list[Split]`` (one per regime point).
+        features: ``(dataset, source, ood=False) -> X [n_rows, d]`` (dense or CSR).
+        out_dir: results folder; cells live in ``out_dir/cells/<regime>/``.
+        n_jobs: joblib workers (groups of cells sharing one feature matrix run in parallel).
+
+    Returns: the tidy table (columns :data:`COLUMNS`), one row per cell, sorted.
+    Attribute ``df.attrs["n_computed"]`` says how many cells this call computed (0 on a full resume).
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    datasets = list(datasets)
+    if not specs:
+        raise ValueError("run_regime: no method specs given; pass e.g. [{'method': 'lr'}].")
+    rows, groups = [], {}
+    for ds in datasets:
+        for split in splits(ds):
+            param = None if split.param is None else float(split.param)
+            for spec in specs:
+                key = cell_key(ds, regime, param, dedup, spec)
+                rec = _read_cell(_cell_path(out_dir, regime, key), key)
+                if rec is not None:
+                    rows.append(rec)
+                    continue
+                source = (spec.get("sae") or "resid") if spec["method"] == "sae" else "resid"
+                groups.setdefault((ds, source), []).append((split, spec, key))
+    n_todo = sum(len(v) for v in groups.values())
+    if groups:
+        tasks = (delayed(_run_group)(ds, src, regime, dedup, jobs, features, out_dir)
+                 for (ds, src), jobs in groups.items())
+        par = Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs != 1 else None
+        it = par(tasks) if par is not None else (t[0](*t[1], **t[2]) for t in tasks)
+        bar = tqdm(total=n_todo, desc=f"P1 {regime}", disable=not progress)
+        for recs in it:
+            rows.extend(recs)
+            bar.update(len(recs))
+        bar.close()
+    df = _table(rows)
+    name = f"{regime}_dedup" if dedup else regime
+    _atomic_write_parquet(df, out_dir / f"{name}.parquet")
+    df.attrs["n_computed"] = n_todo
+    return df
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for c in COLUMNS:
+        if c not in df:
+            df[c] = None
+    df = df[COLUMNS]
+    if len(df):
+        df = df.sort_values(["dataset", "param", "method", "sae", "k"], na_position="first",
+                            key=lambda s: s.astype(str) if s.dtype == object else s).reset_index(drop=True)
+    return df
+
+
+def load_results(out_dir: str | os.PathLike, regime: str, dedup: bool = False) -> pd.DataFrame:
+    """Read ``<out_dir>/<regime>[_dedup].parquet`` (FileNotFoundError with a hint if missing)."""
+    name = f"{regime}_dedup" if dedup else regime
+    path = Path(out_dir) / f"{name}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; run saeprobe.p1.run_regime({regime!r}, ...) first.")
+    return pd.read_parquet(path)

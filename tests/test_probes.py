@@ -1,0 +1,180 @@
+"""Tests for saeprobe.probes (P1 estimators). Synthetic data only; whole file runs in seconds."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from saeprobe import probes
+from saeprobe.probes import (C_GRID, KNNProbe, LRProbe, MLPProbe, PCAProbe, SAETopKProbe, XGBProbe,
+                             inner_splits, make_probe, rank_latents)
+
+
+def toy(n=120, d=8, seed=0, sep=2.0, offset=0.0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    rng.shuffle(y)
+    X = rng.normal(size=(n, d)) + offset
+    X[:, 0] += sep * (2 * y - 1)
+    return X, y
+
+
+def test_c_grid_is_p1():
+    assert np.allclose(C_GRID, np.logspace(5, -5, 10)) and C_GRID[0] == 1e5
+
+
+@pytest.mark.parametrize("n,expected", [(10, None), (60, 6), (600, 1)])
+def test_inner_cv_rule_is_used(n, expected, monkeypatch):
+    X, y = toy(n)
+    calls = []
+    import saeprobe.regimes as regimes
+
+    real = regimes.inner_cv
+
+    def spy(n_, y_, seed=42):
+        calls.append((n_, seed))
+        return real(n_, y_, seed=seed)
+
+    monkeypatch.setattr(regimes, "inner_cv", spy)
+    p = LRProbe().fit(X, y)
+    assert calls == [(n, 42)]
+    folds = real(n, y, seed=42)
+    assert p.n_splits_ == len(folds)
+    if expected is not None:
+        assert p.n_splits_ == expected
+    if n == 600:  # hold-out of the last min(20%, 100) rows
+        tr, va = folds[0]
+        assert list(va) == list(range(500, 600)) and list(tr) == list(range(500))
+    if n == 10:  # LeavePOut(2), folds whose validation pair lacks a class dropped
+        assert p.n_splits_ == int((y == 1).sum() * (y == 0).sum())
+    assert len(p.cv_results_) == len(C_GRID)
+    assert p.val_auc_ == max(r["val_auc"] for r in p.cv_results_)
+    # P1's argmax: first (largest-C) candidate among ties
+    best = [r["val_auc"] for r in p.cv_results_]
+    assert p.C_ == C_GRID[int(np.argmax(best))]
+
+
+def test_tiny_n_no_search():
+    X, y = toy(3)
+    y = np.array([0, 1, 1])
+    p = LRProbe().fit(X, y)
+    assert p.C_ == 1.0 and not p.searched_ and p.n_splits_ == 0
+
+
+@pytest.mark.parametrize("cls", [LRProbe, PCAProbe, KNNProbe, SAETopKProbe])
+def test_single_class_is_a_clear_error(cls):
+    X, _ = toy(20)
+    with pytest.raises(ValueError, match="only one class") as e:
+        cls().fit(np.abs(X), np.ones(20, dtype=int))
+    assert "\n" not in str(e.value)
+
+
+def test_lr_matches_plain_sklearn_on_separable_toy():
+    X, y = toy(200, sep=3.0, offset=50.0)
+    Xte, yte = toy(200, seed=1, sep=3.0, offset=50.0)
+    for C in (1.0, 1e-3):
+        ours = LRProbe(Cs=[C], tol=1e-10).fit(X, y)
+        ref = LogisticRegression(C=C, max_iter=10_000, tol=1e-10).fit(X, y)
+        np.testing.assert_allclose(ours.coef_, ref.coef_.ravel(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_[0], rtol=1e-4, atol=1e-5)
+        a = roc_auc_score(yte, ours.predict_proba(Xte)[:, 1])
+        b = roc_auc_score(yte, ref.predict_proba(Xte)[:, 1])
+        assert abs(a - b) < 1e-9
+        np.testing.assert_allclose(ours.predict_proba(Xte), ref.predict_proba(Xte), atol=1e-5)
+    full = LRProbe().fit(X, y)
+    assert roc_auc_score(yte, full.decision_function(Xte)) > 0.98
+
+
+def test_lr_sparse_equals_dense():
+    X, y = toy(150, d=20)
+    X = np.maximum(X, 0)
+    a = LRProbe(Cs=[0.1], tol=1e-10).fit(X, y)
+    b = LRProbe(Cs=[0.1], tol=1e-10).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(a.decision_function(X), b.decision_function(sp.csr_matrix(X)), atol=1e-4)
+
+
+def test_string_labels_and_classes():
+    X, y = toy(80)
+    ys = np.where(y == 1, "pos", "neg")
+    p = LRProbe().fit(X, ys)
+    assert list(p.classes_) == ["neg", "pos"]
+    assert set(p.predict(X)) <= {"neg", "pos"}
+    assert (p.predict(X) == ys).mean() > 0.9
+
+
+def sparse_codes(n=300, d=2000, planted=137, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    rng.shuffle(y)
+    X = sp.random(n, d, density=0.01, random_state=seed, format="lil") * 5.0
+    X[:, planted] = 0
+    on = (y == 1) & (rng.random(n) < 0.8)
+    X[np.where(on)[0], planted] = 3.0 + rng.random(on.sum())
+    return X.tocsr(), y
+
+
+@pytest.mark.parametrize("ranking", ["raw", "normalized"])
+def test_sae_probe_recovers_planted_latent(ranking):
+    X, y = sparse_codes()
+    assert rank_latents(X, y, ranking)[0] == 137
+    p = SAETopKProbe(k=4, ranking=ranking).fit(X, y)
+    assert p.latents_[0] == 137 and len(p.latents_) == 4
+    assert p.best_params_["k"] == 4
+    Xt, yt = sparse_codes(seed=1)
+    assert roc_auc_score(yt, p.predict_proba(Xt)[:, 1]) > 0.85
+    # dense input gives the same choice; binarized variant works too
+    q = SAETopKProbe(k=1, ranking=ranking, penalty="l2", binarize=True).fit(X.toarray(), y)
+    assert list(q.latents_) == [137]
+
+
+def test_sae_ranking_uses_train_only_and_normalization():
+    X, y = sparse_codes()
+    X = X.toarray()
+    X[:, 5] = 0.0
+    X[y == 1, 5] = 1000.0 * (np.arange((y == 1).sum()) % 50 == 0)  # rare, huge: wins raw ranking only
+    assert rank_latents(X, y, "raw")[0] == 5
+    assert rank_latents(X, y, "normalized")[0] == 137
+
+
+@pytest.mark.parametrize("cls", [PCAProbe, KNNProbe])
+def test_baselines_learn(cls):
+    X, y = toy(150, d=30)
+    Xt, yt = toy(150, d=30, seed=1)
+    p = cls().fit(X, y)
+    assert roc_auc_score(yt, p.predict_proba(Xt)[:, 1]) > 0.9
+    assert 0.5 < p.val_auc_ <= 1.0 and p.best_params_
+
+
+def test_xgb_and_mlp_draws_match_p1_code():
+    import random
+
+    rng = random.Random(42)
+    first = {k: rng.choice(list(v)) for k, v in probes._XGB_SPACE.items()}
+    assert probes._xgb_draws(10, 42)[0] == {k: v.item() for k, v in first.items()}
+    X, y = toy(200, d=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = XGBProbe(n_iter=3).fit(X, y)
+        m = MLPProbe(max_iter=200).fit(X, y)
+    assert x.best_params_ in probes._xgb_draws(3, 42)
+    assert len(x.cv_results_) == 3 and x.val_auc_ == max(r["val_auc"] for r in x.cv_results_)
+    Xt, yt = toy(200, d=6, seed=1)
+    assert roc_auc_score(yt, x.predict_proba(Xt)[:, 1]) > 0.8
+    assert roc_auc_score(yt, m.predict_proba(Xt)[:, 1]) > 0.8
+    assert m.best_params_ == probes._mlp_draws(1, 42)[0]
+
+
+def test_make_probe_unknown():
+    with pytest.raises(ValueError, match="unknown probe method"):
+        make_probe("svm")
+    assert isinstance(make_probe("sae", k=3), SAETopKProbe)
+
+
+def test_inner_splits_matches_regimes():
+    from saeprobe.regimes import inner_cv
+
+    _, y = toy(40)
+    a, b = inner_splits(y), inner_cv(40, y, seed=42)
+    assert len(a) == len(b) and all((x[0] == z[0]).all() and (x[1] == z[1]).all() for x, z in zip(a, b))
