@@ -1,0 +1,115 @@
+"""Tests for the P1 results runner (saeprobe.p1) and statistics (saeprobe.stats), synthetic data."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from saeprobe import p1, stats
+from saeprobe.probes import C_GRID
+from saeprobe.regimes import make_splits
+
+N, D, D_SAE = 260, 12, 300
+
+
+def _labels(ds):
+    return np.arange(N) % 2
+
+
+def _features(ds, source, ood=False):
+    rng = np.random.default_rng(7 if ood else 3)
+    y = _labels(ds)
+    if source == "resid":
+        X = rng.normal(size=(N, D)) + 100.0
+        X[:, 0] += 1.5 * (2 * y - 1)
+        return X
+    X = sp.random(N, D_SAE, density=0.02, random_state=1, format="lil")
+    X[np.where(y == 1)[0], 42] = 2.0
+    return X.tocsr()
+
+
+def _splits_standard(ds):
+    return make_splits("standard", _labels(ds))
+
+
+def _splits_noise(ds):
+    return make_splits("label_noise", _labels(ds))[:2]
+
+
+SPECS = p1.expand_methods(["lr", "pca", "sae"], saes=["toy"], ks=[1, 4], ranking="raw", penalty="l2",
+                          Cs=[1.0, 0.01])
+
+
+def test_expand_methods():
+    assert [s["method"] for s in SPECS] == ["lr", "pca", "sae", "sae"]
+    assert SPECS[2] == {"ranking": "raw", "penalty": "l2", "Cs": [1.0, 0.01], "method": "sae", "sae": "toy", "k": 1}
+
+
+def test_runner_table_and_resume(tmp_path):
+    kw = dict(splits=_splits_standard, features=_features, out_dir=tmp_path, n_jobs=1, progress=False)
+    df = p1.run_regime("standard", ["a", "b"], SPECS, **kw)
+    assert df.attrs["n_computed"] == 8 and len(df) == 8
+    assert list(df.columns) == p1.COLUMNS
+    assert (tmp_path / "standard.parquet").exists()
+    back = p1.load_results(tmp_path, "standard")
+    assert len(back) == 8 and set(back["method"]) == {"lr", "pca", "sae"}
+    sae = back[(back["method"] == "sae") & (back["k"] == 1)]
+    assert all(list(lat) == [42] for lat in sae["latents"])  # planted latent found on TRAIN rows
+    assert (back["test_auc"] > 0.8).all() and back["val_auc"].between(0, 1).all()
+    assert back["n_train"].iloc[0] == N - 100 and back["n_test"].iloc[0] == 99
+    hp = json.loads(back[back["method"] == "lr"]["hyperparameters"].iloc[0])
+    assert hp["C"] in list(C_GRID)
+    # second run: nothing recomputed, same numbers
+    again = p1.run_regime("standard", ["a", "b"], SPECS, **kw)
+    assert again.attrs["n_computed"] == 0
+    pd.testing.assert_frame_equal(again.drop(columns="latents"), df.drop(columns="latents"))
+    # a corrupted cell is recomputed, the rest are not
+    cell = next((tmp_path / "cells" / "standard").glob("*.json"))
+    cell.write_text("{not json")
+    assert p1.run_regime("standard", ["a", "b"], SPECS, **kw).attrs["n_computed"] == 1
+
+
+def test_runner_parallel_regime_points(tmp_path):
+    df = p1.run_regime("label_noise", ["a"], SPECS[:1], splits=_splits_noise, features=_features,
+                       out_dir=tmp_path, n_jobs=2, progress=False)
+    assert sorted(df["param"]) == [0.0, 0.05]
+    assert p1.run_regime("label_noise", ["a"], SPECS[:1], splits=_splits_noise, features=_features,
+                         out_dir=tmp_path, n_jobs=2, progress=False).attrs["n_computed"] == 0
+
+
+def test_bootstrap_ci_covers_mean():
+    rng = np.random.default_rng(0)
+    v = rng.normal(0.8, 0.05, size=40)
+    ci = stats.bootstrap_ci(v)
+    assert ci.lo < v.mean() < ci.hi and ci.n == 40
+    assert ci.hi - ci.lo < 0.05
+    assert stats.bootstrap_ci(v) == ci  # seeded
+    with pytest.raises(ValueError, match="no finite values"):
+        stats.bootstrap_ci([np.nan])
+
+
+def test_paired_test_and_compare():
+    a = np.linspace(0.8, 0.9, 20)
+    res = stats.paired_test(a + 0.01, a)
+    assert res["wins"] == 20 and res["p_wilcoxon"] < 1e-3 and res["ci_lo"] > 0
+    df = pd.DataFrame({
+        "dataset": [f"d{i}" for i in range(20)] * 2, "param": [None] * 40,
+        "method": ["lr"] * 20 + ["sae"] * 20, "sae": [None] * 20 + ["16k"] * 20,
+        "k": [None] * 20 + [16] * 20, "test_auc": np.r_[a + 0.01, a], "val_auc": np.r_[a, a],
+    })
+    cmp = stats.compare_methods(df, "lr", "sae:16k:k=16")
+    assert len(cmp) == 1 and cmp["wins"].iloc[0] == 20
+
+
+def test_quiver_prefers_best_val_then_sae():
+    df = pd.DataFrame({
+        "dataset": ["x", "x", "x", "y", "y"], "param": [None] * 5,
+        "method": ["lr", "knn", "sae", "lr", "sae"], "sae": [None, None, "16k", None, "16k"],
+        "k": [None, None, 16, None, 16], "val_auc": [0.9, 0.95, 0.95, 0.99, 0.5],
+        "test_auc": [0.1, 0.2, 0.3, 0.4, 0.5],
+    })
+    q = stats.quiver(df).set_index("dataset")
+    assert q.loc["x", "chosen"] == "sae:16k:k=16" and q.loc["y", "chosen"] == "lr"
+    q0 = stats.quiver(df, include_sae=False).set_index("dataset")
+    assert q0.loc["x", "chosen"] == "knn" and q0.loc["x", "test_auc"] == 0.2
