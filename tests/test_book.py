@@ -38,15 +38,15 @@ def _sync_sources() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(REPO / name, WORK / name)
-    for folder, pattern in (("book", "*.md"), ("notebooks", "*.py")):
-        dst = WORK / folder
-        dst.mkdir(exist_ok=True)
-        keep = {p.name for p in (REPO / folder).glob(pattern)}
-        for old in dst.glob(pattern):
-            if old.name not in keep:
-                old.unlink()
-        for src in (REPO / folder).glob(pattern):
-            shutil.copy2(src, dst / src.name)
+    # book/ (pages, extension, favicon) anew, keeping only the executed notebooks + manifest
+    (WORK / "book").mkdir(exist_ok=True)
+    for old in (WORK / "book").iterdir():
+        if old.name != "_generated":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    shutil.copytree(REPO / "book", WORK / "book", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("_generated", "__pycache__"))
+    shutil.rmtree(WORK / "notebooks", ignore_errors=True)
+    shutil.copytree(REPO / "notebooks", WORK / "notebooks", ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
     # executed outputs of notebooks that no longer exist must not reach the book
     gen = WORK / "book" / "_generated"
     if gen.exists():
