@@ -37,8 +37,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "run_regime", "evaluate_cell",
-           "load_results"]
+__all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "specs_from_profile", "run_regime",
+           "evaluate_cell", "load_results"]
 
 #: Bump when a change to the probes invalidates stored cells.
 RESULTS_VERSION = 1
@@ -86,6 +86,39 @@ def expand_methods(methods: Sequence[str | dict], saes: Sequence[str] = (), ks: 
         else:
             out.append(spec)
     return out
+
+
+def specs_from_profile(profile, regime: str, saes: Sequence[str] = ()) -> list[dict]:
+    """Method specs of one regime from ``profile.p1`` (see the ``p1:`` section of the profiles).
+
+    Standard: ``methods`` + SAE probes with ``sae_ks_standard``; other regimes: ``regime_methods`` +
+    ``sae_ks_other``; OOD SAE probes use ``ood_sae`` (P1: k=128, L1, raw ranking).
+    """
+    cfg = dict(profile.p1 or {})
+    scale = cfg.get("lr_scale", "center")
+    base = cfg.get("methods", ["lr", "pca", "knn", "xgb", "mlp"]) if regime == "standard" \
+        else cfg.get("regime_methods", cfg.get("methods", ["lr"]))
+    specs = []
+    for m in base:
+        spec = {"method": m}
+        if m == "lr" and scale != "center":
+            spec["scale"] = scale
+        if m == "xgb" and cfg.get("xgb_draws", 10) != 10:
+            spec["n_iter"] = int(cfg["xgb_draws"])
+        specs.append(spec)
+    if saes:
+        if regime == "ood":
+            ood = dict(cfg.get("ood_sae", {"k": 128, "penalty": "l1", "ranking": "raw"}))
+            ks = [int(ood.pop("k", 128))]
+            kw = dict(ood)
+        else:
+            ks = cfg.get("sae_ks_standard" if regime == "standard" else "sae_ks_other",
+                         [16, 128])
+            kw = dict(ranking=cfg.get("sae_ranking", "normalized"), penalty=cfg.get("sae_penalty", "l1"))
+            if cfg.get("sae_binarize"):
+                kw["binarize"] = True
+        specs += expand_methods(["sae"], saes=saes, ks=ks, **kw)
+    return specs
 
 
 # --------------------------------------------------------------------------- one cell

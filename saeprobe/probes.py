@@ -207,8 +207,9 @@ class LRProbe(_BinaryProbe):
     _accept_sparse = "csr"
 
     def __init__(self, Cs=None, penalty="l2", scale="center", warm_start=True, max_iter=1000,
-                 tol=1e-4, cv_seed=42, random_state=42):
+                 tol=1e-4, p1_budget=0, cv_seed=42, random_state=42):
         self.Cs = Cs
+        self.p1_budget = p1_budget
         self.penalty = penalty
         self.scale = scale
         self.warm_start = warm_start
@@ -261,8 +262,15 @@ class LRProbe(_BinaryProbe):
         s = float(self._sd[0]) if len(self._sd) else 1.0
         return s**2 if self.penalty == "l2" else s
 
+    def _fast_tol(self) -> float:
+        """lbfgs stops when max|gradient| <= tol; gradients w.r.t. rescaled weights are 1/s of the
+        original ones, so tol/s is P1's stopping rule expressed in our parameterisation."""
+        if self.scale == "center" and self.penalty == "l2" and len(self._sd):
+            return self.tol / float(self._sd[0])
+        return self.tol
+
     def _new_lr(self, C):
-        kw = dict(C=C * self._c_factor(), max_iter=self.max_iter, tol=self.tol,
+        kw = dict(C=C * self._c_factor(), max_iter=self.max_iter, tol=self._fast_tol(),
                   random_state=self.random_state, warm_start=self.warm_start)
         if self.penalty == "l1":
             kw.update(solver="saga", l1_ratio=1.0)
@@ -270,14 +278,37 @@ class LRProbe(_BinaryProbe):
             kw.update(solver="lbfgs")
         return LogisticRegression(**kw)
 
-    def _path(self, Xt, y01, Cs):
-        """Fit every C (ascending strength order walked weak-last) -> dict C_index -> model."""
+    def _exact_try(self, Xraw, y01, C):
+        """P1's own fit (unscaled lbfgs from zero, same tol) capped at ``p1_budget`` iterations.
+
+        lbfgs is deterministic, so when it stops before the cap its result IS what P1's code
+        returns (including P1's early stops at large C on separable data, which act as implicit
+        regularisation). Returns (coef, intercept, n_iter) in the transformed space, or None (cap hit, or
+        not applicable) -- then the fast path solves the same problem.
+        """
+        if (self.p1_budget <= 0 or self.penalty != "l2" or self.scale != "center" or sp.issparse(Xraw)):
+            return None
+        m = LogisticRegression(C=C, max_iter=int(self.p1_budget), tol=self.tol, random_state=self.random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m.fit(Xraw, y01)
+        if int(np.max(m.n_iter_)) >= int(self.p1_budget):
+            return None
+        w = m.coef_.ravel()
+        return (w * self._sd)[None, :], m.intercept_ + w @ self._mu, int(np.max(m.n_iter_))
+
+    def _path(self, Xt, y01, Cs, Xraw=None):
+        """Fit every C, walking from strong to weak regularisation -> dict C_index -> (coef, intercept)."""
         order = np.argsort(np.asarray(Cs, dtype=float), kind="stable")  # small C (strong reg) first
         models = {}
         lr = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for i in order:
+                exact = None if Xraw is None else self._exact_try(Xraw, y01, Cs[i])
+                if exact is not None:
+                    models[int(i)] = exact[:2]
+                    continue
                 if lr is None or not self.warm_start:
                     lr = self._new_lr(Cs[i])
                 else:
@@ -303,36 +334,44 @@ class LRProbe(_BinaryProbe):
             def scores(tr, va):
                 if not _fold_has_two(y01, tr):
                     return [0.5] * len(Cs)  # P1: neutral score for single-class training folds
-                models = self._path(Xt[tr], y01[tr], Cs)
+                models = self._path(Xt[tr], y01[tr], Cs, X[tr])
                 return [_auc(y01[va], self._decision(Xt[va], *models[i])) for i in range(len(Cs))]
 
             best, val_auc = self._select([{"C": float(c)} for c in Cs], splits, scores, y01)
             if best is not None:
                 C = best["C"]
-        final = self._new_lr(C)
-        final.set_params(warm_start=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            final.fit(Xt, y01)
-        self.model_ = final
-        self.n_iter_ = int(np.max(final.n_iter_))
+        exact = self._exact_try(X, y01, C)
+        if exact is not None:
+            self._wt, self._bt, self.n_iter_ = exact  # P1's own fit, stopped before p1_budget
+            self.exact_final_ = True
+        else:
+            final = self._new_lr(C)
+            final.set_params(warm_start=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                final.fit(Xt, y01)
+            self._wt, self._bt = final.coef_.copy(), final.intercept_.copy()
+            self.n_iter_ = int(np.max(final.n_iter_))
+            self.exact_final_ = False
         self.C_ = float(C)
         self.best_params_ = {"C": float(C)}
-        w = final.coef_.ravel() / self._sd
+        w = self._wt.ravel() / self._sd
         self.coef_ = w
-        self.intercept_ = float(final.intercept_[0] - w @ self._mu)
+        self.intercept_ = float(self._bt[0] - w @ self._mu)
         if val_auc is None:  # P1: no search -> report training AUC
-            val_auc = _auc(y01, self._decision(Xt, final.coef_, final.intercept_))
+            val_auc = _auc(y01, self._decision(Xt, self._wt, self._bt))
             self.cv_results_, self.n_splits_ = [], 0
         self.val_auc_ = val_auc
 
     def decision_function(self, X):
         """Log-odds of ``classes_[1]``, shape [n]."""
         X = self._validate_predict(X)
-        return self._decision(self._transform(X), self.model_.coef_, self.model_.intercept_)
+        return self._decision(self._transform(X), self._wt, self._bt)
 
     def _proba1(self, X):
-        return self.model_.predict_proba(self._transform(X))[:, 1]
+        from scipy.special import expit
+
+        return expit(self._decision(self._transform(X), self._wt, self._bt))
 
 
 # --------------------------------------------------------------------------- PCA + LR
@@ -682,7 +721,7 @@ class SAETopKProbe(_BinaryProbe):
     def decision_function(self, X):
         """Log-odds of ``classes_[1]``, shape [n]."""
         Xk = self._select_cols(self._validate_predict(X))
-        return self.lr_._decision(self.lr_._transform(Xk), self.lr_.model_.coef_, self.lr_.model_.intercept_)
+        return self.lr_._decision(self.lr_._transform(Xk), self.lr_._wt, self.lr_._bt)
 
     def _proba1(self, X):
         return self.lr_._proba1(self._select_cols(X))

@@ -113,3 +113,15 @@ def test_quiver_prefers_best_val_then_sae():
     assert q.loc["x", "chosen"] == "sae:16k:k=16" and q.loc["y", "chosen"] == "lr"
     q0 = stats.quiver(df, include_sae=False).set_index("dataset")
     assert q0.loc["x", "chosen"] == "knn" and q0.loc["x", "test_auc"] == 0.2
+
+
+def test_specs_from_profile():
+    from saeprobe.config import load_profile
+
+    prof = load_profile("cpu")
+    std = p1.specs_from_profile(prof, "standard", saes=["16k"])
+    assert [s["method"] for s in std[:5]] == ["lr", "pca", "knn", "xgb", "mlp"]
+    assert [s["k"] for s in std[5:]] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    ood = p1.specs_from_profile(prof, "ood", saes=["16k"])
+    assert ood[-1] == {"penalty": "l1", "ranking": "raw", "method": "sae", "sae": "16k", "k": 128}
+    assert [s["k"] for s in p1.specs_from_profile(prof, "scarcity", saes=["a"]) if s["method"] == "sae"] == [16, 128]
