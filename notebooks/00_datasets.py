@@ -72,7 +72,7 @@ by_cat
 # plus {glue:text}`n_multiclass` multiclass sets that P1 does not probe. The profile in use covers
 # {glue:text}`n_profile_datasets` of the binary sets (column `in_profile`).
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 ax = axes[0]
 cats = by_cat.index[::-1]
@@ -113,7 +113,7 @@ balance.to_frame("share of class 1")
 # prompt. `saeprobe.data.quality_report` counts this for every dataset; `saeprobe.regimes` offers
 # `dedup=True` to drop such test rows.
 
-# %%
+# %% tags=["hide-input"]
 quality = data.quality_report()
 quality = quality.merge(binary[["name", "category"]], on="name")
 glue("median_dup_frac", float(quality["dup_frac"].median() * 100), display=False)

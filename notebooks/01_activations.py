@@ -85,7 +85,7 @@ datasets = {n: data.load_dataset(n, max_rows=prof.max_rows, seed=prof.seed) for 
 # position for a few prompts (the BOS token, whose norm is an order of magnitude larger, is excluded
 # from everything we extract).
 
-# %%
+# %% tags=["hide-input"]
 norm_rows = []
 for (n, h), x in acts.items():
     layer = int(h.split(".")[1])
@@ -129,7 +129,7 @@ norm_table
 # coloured by class, for up to three datasets. Linear separability in two dimensions is not needed for
 # a good probe, but when it shows, the task is easy for the model.
 
-# %%
+# %% tags=["hide-input"]
 glue("main_layer", prof.main_layer, display=False)
 shown = names[:3]
 fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.8), squeeze=False)
@@ -190,7 +190,7 @@ aucs.style.format({c: "{:.3f}" for c in layer_cols}).background_gradient(subset=
 # Mean test AUC at the main layer: {glue:text}`probe_auc_main:.3f`; the best layer on average is
 # {glue:text}`probe_best_layer` (mean AUC {glue:text}`probe_best_auc:.3f`).
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3.2))
 ax.bar(mean_auc.index, mean_auc.values, color="#4a7")
 ax.set_ylim(0.5, 1.0)
