@@ -70,6 +70,7 @@ class SAESpec:
     dead_window: int = 50  # steps without firing before a latent counts as dead (TopK aux loss)
     jumprelu_init_threshold: float = 0.5
     jumprelu_bandwidth: float = 0.05
+    jumprelu_ste_to_input: bool = True  # let the L0 penalty reach the encoder (Anthropic); short runs need it
     l0_coefficient: float = 1.0
     l1_warmup_frac: float = 0.05
     data_seed: int | None = None  # None: the profile seed
@@ -87,7 +88,11 @@ class SAESpec:
 
     @property
     def sparsity(self) -> str:
-        return {"topk": f"k{self.k}", "standard": f"l1{self.l1_coefficient:g}", "jumprelu": f"l0{self.target_l0:g}"}[self.arch]
+        if self.arch == "topk":
+            return f"k{self.k}"
+        if self.arch == "standard":
+            return f"l1_{self.l1_coefficient:g}"
+        return f"l0_{self.target_l0:g}"
 
     @property
     def name(self) -> str:
@@ -168,7 +173,8 @@ def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
             l1_coefficient=float(spec.l1_coefficient), l1_warm_up_steps=int(spec.l1_warmup_frac * steps), **common))
     return JumpReLUTrainingSAE(JumpReLUTrainingSAEConfig(
         jumprelu_sparsity_loss_mode="quadratic", target_l0=float(spec.target_l0), l0_coefficient=spec.l0_coefficient,
-        jumprelu_init_threshold=spec.jumprelu_init_threshold, jumprelu_bandwidth=spec.jumprelu_bandwidth, **common))
+        jumprelu_init_threshold=spec.jumprelu_init_threshold, jumprelu_bandwidth=spec.jumprelu_bandwidth,
+        jumprelu_ste_to_input=spec.jumprelu_ste_to_input, **common))
 
 
 def train_sae(
@@ -226,8 +232,8 @@ def train_sae(
                 l0 = float((out.feature_acts != 0).float().sum(-1).mean())
             hist["step"].append(step)
             hist["tokens"].append((step + 1) * spec.batch_size)
-            hist["loss"].append(float(out.loss))
-            hist["mse"].append(float(out.losses["mse_loss"]))
+            hist["loss"].append(float(out.loss.detach()))
+            hist["mse"].append(float(out.losses["mse_loss"].detach()))
             hist["fve"].append(fve)
             hist["l0"].append(l0)
             hist["seconds"].append(time.perf_counter() - t0)
