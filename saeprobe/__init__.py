@@ -10,8 +10,9 @@ _os.environ.setdefault("WANDB_MODE", "disabled")
 if _os.environ.get("SAEPROBE_ONLINE", "0") != "1":
     _os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-else:
-    _os.environ.setdefault("HF_HUB_OFFLINE", "0")
+else:  # an explicit opt-in wins over an inherited HF_HUB_OFFLINE=1 (e.g. the Makefile's default)
+    _os.environ["HF_HUB_OFFLINE"] = "0"
+    _os.environ["HF_DATASETS_OFFLINE"] = "0"
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __version__ = "0.1.0"
