@@ -264,3 +264,15 @@ def test_paired_auc_diff():
     assert d > 0 and lo > 0 and hi >= d >= lo
     d0, lo0, hi0 = M.paired_auc_diff(y, good, good, n_boot=50)
     assert d0 == 0 and lo0 == 0 and hi0 == 0
+
+
+def test_paired_auc_diff_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(41)
+    y = rng.integers(0, 2, 80)
+    a, b = rng.normal(size=80) + y, np.round(rng.normal(size=80), 1)  # ties in b
+    d, _, _ = M.paired_auc_diff(y, a, b, n_boot=10)
+    assert d == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-12)
+    with pytest.raises(ValueError, match="two classes"):
+        M.paired_auc_diff(np.zeros(5), a[:5], b[:5])
