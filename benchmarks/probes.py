@@ -15,7 +15,7 @@ one thread themselves; the fair comparison gives the reference the same.
 
 Data: real cached last-token activations from ``saeprobe.activations.dataset_activations(profile,
 name)`` (extracted on a miss -- minutes on CPU), or ``--synthetic N`` datasets with real-scale
-statistics (row norm ~6.7k, 97 % of the squared norm in 3 offset dimensions, planted linear label).
+statistics (row norm ~6.7k, 97 % of the squared norm in 3 offset dimensions, planted linear label, balanced classes).
 
     nice python benchmarks/probes.py --profile cpu --datasets 87_glue_cola 92_glue_sst2 5_hist_fig_ismale
     nice python benchmarks/probes.py --synthetic 3 --n 1524
@@ -63,7 +63,8 @@ def synthetic(seed: int, n: int, d: int = 640, noise: float = 0.3):
     X = offset + (Z @ Q.T) * np.exp(rng.normal(0, 0.1, size=(n, 1)))
     w = (rng.normal(size=d) * (np.arange(d) < 100)) @ Q.T
     s = (X - offset) @ w
-    y = (3 * s / s.std() + noise * rng.logistic(size=n) > 0).astype(np.int64)
+    z = 3 * s / s.std() + noise * rng.logistic(size=n)
+    y = (z > np.median(z)).astype(np.int64)  # exactly balanced, like P1's datasets
     return X, y
 
 

@@ -196,6 +196,12 @@ class LRProbe(_BinaryProbe):
         (per-feature z-score: a different objective, faster still), or "none" (P1's code verbatim).
         Sparse input is never centred (only rescaled), which is still exact.
     warm_start : walk the C path from strong to weak regularisation reusing coefficients.
+    p1_budget : int (default 100). From the largest C down, first run P1's own unscaled lbfgs
+        capped at this many iterations and keep its result while it stops earlier (then it is
+        exactly P1's, including P1's early stops at large C on separable data -- implicit
+        regularisation that changes which C wins); from the first miss on, solve the remaining C
+        on the fast path. 0 = fast path only; ``> max_iter`` = P1 verbatim (slow). Only for
+        ``penalty="l2"``, ``scale="center"``, dense input.
     max_iter, tol : solver settings (P1: 1000, sklearn's default 1e-4).
     cv_seed : seed of the inner StratifiedKFold (P1: 42).
     random_state : solver seed (matters for saga only).
@@ -207,7 +213,7 @@ class LRProbe(_BinaryProbe):
     _accept_sparse = "csr"
 
     def __init__(self, Cs=None, penalty="l2", scale="center", warm_start=True, max_iter=1000,
-                 tol=1e-4, p1_budget=0, cv_seed=42, random_state=42):
+                 tol=1e-4, p1_budget=100, cv_seed=42, random_state=42):
         self.Cs = Cs
         self.p1_budget = p1_budget
         self.penalty = penalty
@@ -278,17 +284,22 @@ class LRProbe(_BinaryProbe):
             kw.update(solver="lbfgs")
         return LogisticRegression(**kw)
 
-    def _exact_try(self, Xraw, y01, C):
+    def _exact_try(self, Xraw, y01, C, final=False):
         """P1's own fit (unscaled lbfgs from zero, same tol) capped at ``p1_budget`` iterations.
 
         lbfgs is deterministic, so when it stops before the cap its result IS what P1's code
         returns (including P1's early stops at large C on separable data, which act as implicit
         regularisation). Returns (coef, intercept, n_iter) in the transformed space, or None (cap hit, or
-        not applicable) -- then the fast path solves the same problem.
+        not applicable) -- then the fast path solves the same problem. ``p1_budget > max_iter`` makes
+        every fit P1's verbatim (slow; used to test equivalence).
         """
         if (self.p1_budget <= 0 or self.penalty != "l2" or self.scale != "center" or sp.issparse(Xraw)):
             return None
-        m = LogisticRegression(C=C, max_iter=int(self.p1_budget), tol=self.tol, random_state=self.random_state)
+        cap = min(int(self.p1_budget), int(self.max_iter))
+        m = LogisticRegression(C=C, max_iter=cap, tol=self.tol, random_state=self.random_state)
+        if final:  # P1 shuffles the training rows (RandomState(seed)) before its final fit
+            perm = np.random.RandomState(self.random_state).permutation(len(y01))
+            Xraw, y01 = Xraw[perm], y01[perm]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m.fit(Xraw, y01)
@@ -298,16 +309,27 @@ class LRProbe(_BinaryProbe):
         return (w * self._sd)[None, :], m.intercept_ + w @ self._mu, int(np.max(m.n_iter_))
 
     def _path(self, Xt, y01, Cs, Xraw=None):
-        """Fit every C, walking from strong to weak regularisation -> dict C_index -> (coef, intercept)."""
-        order = np.argsort(np.asarray(Cs, dtype=float), kind="stable")  # small C (strong reg) first
+        """Fit every C of ``Cs`` on one training fold -> dict C_index -> (coef, intercept).
+
+        Phase 1 (only with ``p1_budget > 0``): from the largest C down, P1's own fit capped at
+        ``p1_budget`` iterations, kept while it stops early (P1's iteration count grows as C
+        shrinks, so the first miss ends phase 1). Phase 2: the remaining C from strong to weak
+        regularisation on the well-conditioned problem, warm-started.
+        """
+        Cs = [float(c) for c in Cs]
         models = {}
+        if Xraw is not None and self.p1_budget > 0:
+            for i in np.argsort(-np.asarray(Cs), kind="stable"):
+                exact = self._exact_try(Xraw, y01, Cs[i])
+                if exact is None:
+                    break
+                models[int(i)] = exact[:2]
+                self._exact_Cs.add(Cs[i])
         lr = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            for i in order:
-                exact = None if Xraw is None else self._exact_try(Xraw, y01, Cs[i])
-                if exact is not None:
-                    models[int(i)] = exact[:2]
+            for i in np.argsort(np.asarray(Cs), kind="stable"):  # small C (strong reg) first
+                if int(i) in models:
                     continue
                 if lr is None or not self.warm_start:
                     lr = self._new_lr(Cs[i])
@@ -322,8 +344,9 @@ class LRProbe(_BinaryProbe):
         return np.asarray(Xt @ coef.ravel()).ravel() + float(intercept[0])
 
     def _fit_encoded(self, X, y01):
-        Cs = list(C_GRID if self.Cs is None else np.atleast_1d(self.Cs))
+        Cs = [float(c) for c in (C_GRID if self.Cs is None else np.atleast_1d(self.Cs))]
         Xt = self._fit_transform(X)
+        self._exact_Cs = set()
         n = X.shape[0]
         self.searched_ = n > 3 and len(Cs) > 1
         C = 1.0
@@ -340,7 +363,8 @@ class LRProbe(_BinaryProbe):
             best, val_auc = self._select([{"C": float(c)} for c in Cs], splits, scores, y01)
             if best is not None:
                 C = best["C"]
-        exact = self._exact_try(X, y01, C)
+        # final refit: P1's own fit first only where it stopped early on the inner folds (or no search)
+        exact = self._exact_try(X, y01, C, final=True) if (C in self._exact_Cs or not self.searched_) else None
         if exact is not None:
             self._wt, self._bt, self.n_iter_ = exact  # P1's own fit, stopped before p1_budget
             self.exact_final_ = True
@@ -386,7 +410,8 @@ class PCAProbe(_BinaryProbe):
     """Standardize -> PCA -> LR (C=1), choosing n_components from P1's grid
     ``unique(logspace(0, log2(min(n, d, max_components)), 10, base=2).astype(int))``.
 
-    As in P1, the scaler and PCA are fit on all training rows (before the inner split).
+    As in P1, the scaler and PCA are fit on all training rows (before the inner split). PCA uses the
+    exact (full) SVD; P1's code uses sklearn's default, an unseeded randomized SVD on wide inputs.
     Fitted: ``n_components_``, ``val_auc_``, ``best_params_``, ``cv_results_``.
     """
 
@@ -402,7 +427,9 @@ class PCAProbe(_BinaryProbe):
         Z, self._mu, self._sd = _standardize_fit(X)
         n, d = Z.shape
         m = min(n, d, self.max_components)
-        self.pca_ = PCA(n_components=m, random_state=self.random_state).fit(Z)
+        # exact SVD: P1 leaves PCA's solver on "auto", i.e. *unseeded randomized* SVD for inputs
+        # wider than 500 -> its trailing components (and AUCs) vary run to run; ours is deterministic
+        self.pca_ = PCA(n_components=m, svd_solver="full").fit(Z)
         P = self.pca_.transform(Z)
         grid = [int(v) for v in np.unique(np.logspace(0, np.log2(m), num=10, base=2, dtype=int))]
         lr = lambda: LogisticRegression(random_state=self.random_state, max_iter=self.max_iter)  # noqa: E731

@@ -178,3 +178,30 @@ def test_inner_splits_matches_regimes():
     _, y = toy(40)
     a, b = inner_splits(y), inner_cv(40, y, seed=42)
     assert len(a) == len(b) and all((x[0] == z[0]).all() and (x[1] == z[1]).all() for x, z in zip(a, b))
+
+
+def _peer():
+    import importlib.util
+
+    spec = importlib.util.find_spec("sae_probes")
+    path = list(spec.submodule_search_locations)[0] + "/utils_training.py"
+    mspec = importlib.util.spec_from_file_location("sae_probes_utils_training_t", path)
+    mod = importlib.util.module_from_spec(mspec)
+    mspec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("n", [200])
+def test_lr_verbatim_mode_equals_sae_probes_find_best_reg(n):
+    """p1_budget > max_iter reproduces the package's own LR grid exactly (val AUC, C, test AUC)."""
+    ref = _peer()
+    X, y = toy(n + 100, d=6, sep=1.0, offset=30.0)
+    Xtr, ytr, Xte, yte = X[:n], y[:n], X[n:], y[n:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ref.find_best_reg(Xtr, ytr, Xte, yte, seed=42)
+        ours = LRProbe(p1_budget=10_000).fit(Xtr, ytr)
+    assert ours.C_ == res.classifier.C
+    assert ours.val_auc_ == pytest.approx(res.metrics.val_auc, abs=1e-12)
+    np.testing.assert_allclose(ours.coef_, res.classifier.coef_.ravel(), rtol=1e-6, atol=1e-10)
+    assert roc_auc_score(yte, ours.predict_proba(Xte)[:, 1]) == pytest.approx(res.metrics.test_auc, abs=1e-12)
