@@ -301,6 +301,14 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
         raise SystemExit(f"saeprobe.book: no notebooks/NN_*.py under {rootp}")
     pkg = package_hash()
     manifest = read_manifest(rootp)
+    # executed notebooks whose source is gone must not stay in the book
+    sources = {p.stem for p in list_notebooks(rootp)}
+    for old in (rootp / GENERATED).glob("[0-9][0-9]_*.ipynb"):
+        stem = old.name.removesuffix(".ipynb").removesuffix(".FAILED")
+        if stem not in sources:
+            old.unlink()
+            manifest["notebooks"].pop(stem, None)
+            print(f"removed {old.relative_to(rootp)} (no notebooks/{stem}.py)", flush=True)
     status = {}
     for i, source in enumerate(notebooks, 1):
         plan = plan_for(rootp, source, profile, params, pkg)
@@ -341,6 +349,10 @@ def build(root: str | os.PathLike | None = None, strict: bool = True) -> Path:
     if missing:
         print(f"saeprobe.book: not executed yet, left out of the book: {missing} "
               "(run `python -m saeprobe.book run`)", file=sys.stderr)
+    profiles = {e.get("profile") for e in read_manifest(rootp)["notebooks"].values()}
+    if len(profiles) > 1:
+        print(f"saeprobe.book: NOTE the executed notebooks come from different profiles {sorted(profiles)}; "
+              "run `python -m saeprobe.book run --profile NAME` for one consistent book", file=sys.stderr)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(rootp), "--builder", "html"]
     if strict:

@@ -133,3 +133,15 @@ def test_bad_input_is_one_line(tmp_path):
     with pytest.raises(SystemExit):
         book.select(book.list_notebooks(root), ["zz"])
     assert [p.stem for p in book.select(book.list_notebooks(root), ["00"])] == ["00_ok"]
+
+
+def test_outputs_of_deleted_notebooks_are_pruned(tmp_path):
+    root = _repo(tmp_path, **{"00_ok": OK, "01_gone": OK})
+    assert _run(root).returncode == 0
+    gen = root / "book" / "_generated"
+    assert (gen / "01_gone.ipynb").exists()
+    (root / "notebooks" / "01_gone.py").unlink()
+    res = _run(root)
+    assert res.returncode == 0 and "unchanged" in res.stdout, res.stderr
+    assert not (gen / "01_gone.ipynb").exists(), "stale page would stay in the book"
+    assert "01_gone" not in json.loads((gen / "manifest.json").read_text())["notebooks"]
