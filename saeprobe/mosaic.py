@@ -390,7 +390,7 @@ class Config:
         return f"SAE {self.pooling} {n}{b} L{self.layer} w{self.width}"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "layer": self.layer, "sae": self.sae, "width": self.width,
+        return {"features": self.kind, "layer": self.layer, "sae": self.sae, "width": self.width,
                 "pooling": self.pooling, "top_n": self.top_n, "binarize": self.binarize, "config": self.label}
 
 
@@ -472,13 +472,16 @@ def c_path(X, y, train, val, inner, test, Cs, *, class_weight=None, max_iter: in
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     y = np.asarray(y)
     order = np.argsort(Cs)
     res: dict[float, dict] = {}
     inner_m = LogisticRegression(max_iter=max_iter, class_weight=class_weight, warm_start=True)
     full_m = LogisticRegression(max_iter=max_iter, class_weight=class_weight, warm_start=True)
-    with warnings.catch_warnings():
+    # One BLAS thread: these problems are small, and multi-threaded BLAS on a shared 2-core machine
+    # was measured 20x slower (thread oversubscription).
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for j in order:
             C = float(Cs[j])
@@ -511,6 +514,30 @@ def _features_for(cfg: Config, *, sae_feats, hidden) -> Any:
         hook_mats = sae_feats[cfg.layer, cfg.sae]
         return binarize(hook_mats[(cfg.pooling, cfg.top_n)], cfg.binarize)
     return hidden[(cfg.layer, cfg.pooling)]
+
+
+def prune_columns(X: sp.csr_matrix, train) -> sp.csr_matrix:
+    """Keep only the columns (latents) that are non-zero in some training row ``[n, d] -> [n, d']``.
+
+    A column that is zero on every training row gets a zero weight under L2 anyway, so the fitted
+    model's predictions are unchanged; the fit is faster for wide SAEs.
+    """
+    X = sp.csr_matrix(X)
+    cols = np.flatnonzero(np.asarray((X[train] != 0).sum(0)).ravel())
+    return X[:, cols]
+
+
+def _fingerprint(X) -> str:
+    h = hashlib.sha256()
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        X.sort_indices()
+        for a in (X.indptr, X.indices, X.data):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(str(X.shape).encode())
+    else:
+        h.update(np.ascontiguousarray(X).tobytes())
+    return h.hexdigest()
 
 
 def _atomic_json(path: Path, obj) -> None:
@@ -567,6 +594,8 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
             hidden[(c.layer, c.pooling)] = _standardize(X, train)[0]
     rows = []
     base = {"dataset": ds.name, "kind": kind, "n_classes": int(len(ds.classes)), "n_rows": int(len(y))}
+    seen: dict[str, str] = {}
+    done: dict[str, list] = {}
     for c in tqdm(configs, desc=f"probe {ds.name}", disable=not progress, leave=False):
         if c.kind == "tfidf":
             vec = tfidf_vectorizer()
@@ -576,7 +605,15 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
             res = c_path(X, y, train, val, inner, test, s["C_grid"], class_weight="balanced", max_iter=s["max_iter"])
         else:
             X = _features_for(c, sae_feats=sae_feats, hidden=hidden)
-            res = c_path(X, y, train, val, inner, test, s["C_grid"], max_iter=s["max_iter"])
+            if sp.issparse(X):
+                X = prune_columns(X, train)
+            fp = _fingerprint(X)
+            if fp in seen:  # identical features (e.g. top-50 == all for a TopK SAE with k <= 50)
+                res = [dict(r, same_as=seen[fp]) for r in done[seen[fp]]]
+            else:
+                res = c_path(X, y, train, val, inner, test, s["C_grid"], max_iter=s["max_iter"])
+                seen[fp] = c.label
+        done[c.label] = res
         for r in res:
             rows.append({**base, **c.to_dict(), **r})
     if identity is not None:
@@ -743,7 +780,8 @@ def model_available(name: str) -> Availability:
     return Availability(name, True, "hub access is on")
 
 
-def cross_model_transfer(profile, model_a: str, model_b: str, dataset: str, *, layer_a: int, max_rows: int = 500,
+def cross_model_transfer(profile, model_a: str, model_b: str, dataset: str, *, layer_a: int | None = None,
+                         max_rows: int = 500,
                          progress: bool = True) -> pd.DataFrame:
     """MOSAIC-style cross-model transfer: do model A's features predict model B's behaviour?
 
@@ -775,6 +813,7 @@ def cross_model_transfer(profile, model_a: str, model_b: str, dataset: str, *, l
     del mb
     yb = np.array(answers)
     ma = models.load_model(model_a, device=profile.device, dtype=profile.dtype)
+    layer_a = ma.cfg.n_layers // 2 if layer_a is None else int(layer_a)
     hook = profile.hook.format(layer=layer_a)
     X = activations.extract(ma, ds.texts, [hook], max_len=profile.max_len, batch_size=profile.batch_size,
                             reducers=("last",), progress=progress)[hook]["last"].numpy().astype(np.float64)
@@ -784,5 +823,53 @@ def cross_model_transfer(profile, model_a: str, model_b: str, dataset: str, *, l
     major = np.bincount(yb[train]).argmax()
     res["majority_f1"] = macro_f1(yb[test], np.full(len(test), major))
     res["agreement_with_labels"] = float((yb == ds.labels).mean())
-    res["model_a"], res["model_b"], res["dataset"] = model_a, model_b, ds.name
+    res["model_a"], res["model_b"], res["dataset"], res["layer_a"] = model_a, model_b, ds.name, layer_a
     return res
+
+
+# ----------------------------------------------------------------------------- notebook set-up
+@dataclass
+class Setup:
+    """What every P3 notebook starts from (see :func:`setup`)."""
+
+    profile: Any
+    settings: dict
+    table: pd.DataFrame            # :func:`sae_table` rows used
+    saes_by_hook: dict             # {hook: {name: sae}}
+    model: Any = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def has_saes(self) -> bool:
+        return not self.table.empty
+
+
+def setup(profile, *, widths: str = "main", progress: bool = False) -> Setup:
+    """Profile (with P3's row cap), settings, the profile's SAEs and the model, ready for the notebooks.
+
+    ``widths="main"``: only the main-width SAE per layer (notebooks 40, 42, 43); ``"all"``: every width
+    (notebook 41). Missing SAEs are trained (or loaded from the cache) by ``saeprobe.saes.get_sae``.
+    ``notes`` says in words what is missing (no SAEs in the profile, a layer without SAEs, one width only).
+    """
+    from saeprobe.config import load_profile
+    from saeprobe.models import load_profile_model
+
+    prof = p3_profile(load_profile(profile))
+    s = settings(prof)
+    table = sae_table(prof)
+    notes = []
+    if table.empty:
+        notes.append(f"Profile `{prof.name}` defines no SAEs at layers {s['layers']} (its `sae:` section), so only "
+                     "the hidden-state and TF-IDF baselines run.")
+    else:
+        for layer in s["layers"]:
+            w = sorted(table[table.layer == layer].width.unique())
+            if not w:
+                notes.append(f"No SAE is trained at layer {layer}.")
+            elif len(w) < 2:
+                notes.append(f"Layer {layer} has one SAE width only ({w[0]}).")
+        if widths == "main":
+            table = table[table["main"]]
+    model = load_profile_model(prof)
+    by_hook = load_saes(prof, table, model=model, progress=progress) if not table.empty else {}
+    return Setup(prof, s, table.reset_index(drop=True), by_hook, model, notes)

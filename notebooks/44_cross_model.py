@@ -1,0 +1,85 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Cross-model transfer: does a small model's representation predict a larger model's behaviour? (MOSAIC)
+#
+# **MOSAIC's claim** (P3). Features read from a *small* model (Gemma-2-2B, with its Gemma Scope SAEs)
+# predict what a *larger, instruction-tuned* model (Gemma-2-9B-IT) will do on the same prompts, so a
+# cheap model can monitor an expensive one.
+#
+# **Here**: the experiment is parameterized by two model names. Model B answers every prompt of a
+# dataset zero-shot (the class whose name's first token gets the highest next-token logit); a
+# logistic regression on model A's last-token residual stream (80/20 split, C chosen on validation)
+# predicts B's answers, scored by macro F1 against B's answers next to the majority-answer baseline.
+# It runs **only when both models can be loaded** — i.e. with hub access (`SAEPROBE_ONLINE=1`) for
+# any model other than the offline Gemma 3 270M. Offline there is one model only, and this page says
+# so instead of inventing a pair.
+
+# %% tags=["parameters"]
+profile = "cpu"
+model_a = None  # None: the profile's p3.cross_model.model_a (MOSAIC: google/gemma-2-2b)
+model_b = None  # None: the profile's p3.cross_model.model_b (MOSAIC: google/gemma-2-9b-it)
+dataset = "97_news_class"
+layer_a = None  # None: the middle layer of model A
+
+# %%
+import time
+
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from saeprobe import load_profile, mosaic
+
+T0 = time.perf_counter()
+prof = load_profile(profile)
+s = mosaic.settings(prof)
+cm = s.get("cross_model") or {}
+model_a = model_a or cm.get("model_a")
+model_b = model_b or cm.get("model_b")
+av_a, av_b = mosaic.model_available(model_a), mosaic.model_available(model_b)
+runnable = av_a.available and av_b.available and model_a != model_b
+glue("p3_44_model_a", model_a, display=False)
+glue("p3_44_model_b", model_b, display=False)
+glue("p3_44_status", "ran" if runnable else "did not run", display=False)
+for av in (av_a, av_b):
+    display(Markdown(f"- `{av.name}`: {'available' if av.available else 'NOT available'} — {av.reason}"))
+
+# %%
+if runnable:
+    res = mosaic.cross_model_transfer(prof, model_a, model_b, dataset, layer_a=layer_a, progress=False)
+    sel = mosaic.select(res.assign(config=f"{model_a} -> {model_b}"), "val").iloc[0]
+    display(res.round(3))
+    glue("p3_44_f1", float(sel.test_f1), display=False)
+    glue("p3_44_majority_f1", float(sel.majority_f1), display=False)
+    display(Markdown(f"Model A's features predict model B's answers with macro F1 **{sel.test_f1:.3f}** "
+                     f"(majority baseline {sel.majority_f1:.3f})."))
+else:
+    glue("p3_44_f1", float("nan"), display=False)
+    glue("p3_44_majority_f1", float("nan"), display=False)
+    display(Markdown(
+        f"**Not run.** Cross-model transfer needs two different models; here `{model_a}` is "
+        f"{'available' if av_a.available else 'not available'} and `{model_b}` is "
+        f"{'available' if av_b.available else 'not available'}. Offline, only the local Gemma 3 270M can be "
+        "loaded, and pairing it with itself (or with a perturbed copy) would measure nothing about transfer "
+        "between models — so no number is reported. Run `SAEPROBE_ONLINE=1 python -m saeprobe.book run "
+        "--profile cpu --only 44_cross_model` on a machine with hub access (and the Gemma licence accepted)."))
+glue("p3_44_seconds", time.perf_counter() - T0, display=False)
+
+# %% [markdown]
+# ## MOSAIC's claim next to ours
+#
+# MOSAIC: a small model's SAE features predict the larger instruction-tuned model's behaviour. Ours:
+# the transfer from {glue:text}`p3_44_model_a` to {glue:text}`p3_44_model_b` **{glue:text}`p3_44_status`**
+# in this build; macro F1 of predicting B's answers: {glue:text}`p3_44_f1:.3f` (majority baseline
+# {glue:text}`p3_44_majority_f1:.3f`; nan = not run). Our version uses model A's hidden state rather
+# than its SAE features, because the official SAEs of a hub model need the hub as well.
