@@ -303,12 +303,17 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     manifest = read_manifest(rootp)
     # executed notebooks whose source is gone must not stay in the book
     sources = {p.stem for p in list_notebooks(rootp)}
+    stale = [k for k in manifest["notebooks"] if k not in sources]
     for old in (rootp / GENERATED).glob("[0-9][0-9]_*.ipynb"):
         stem = old.name.removesuffix(".ipynb").removesuffix(".FAILED")
         if stem not in sources:
             old.unlink()
             manifest["notebooks"].pop(stem, None)
             print(f"removed {old.relative_to(rootp)} (no notebooks/{stem}.py)", flush=True)
+    for k in stale:
+        manifest["notebooks"].pop(k, None)
+    if stale:
+        write_manifest(rootp, manifest)
     status = {}
     for i, source in enumerate(notebooks, 1):
         plan = plan_for(rootp, source, profile, params, pkg)
