@@ -32,6 +32,7 @@ from myst_nb import glue
 from saeprobe import data, load_profile
 
 prof = load_profile(profile)
+glue("profile_name", prof.name, display=False)
 pd.set_option("display.max_colwidth", 80)
 print(f"profile {prof.name}: {prof.description}")
 
