@@ -148,6 +148,7 @@ def write_manifest(root: Path, manifest: dict) -> None:
     folder = root / GENERATED
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest-", suffix=".json")
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600
     with os.fdopen(fd, "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
         f.write("\n")
