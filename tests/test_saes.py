@@ -46,7 +46,8 @@ def acts(real_model):
 
 def _spec(arch, **kw):
     sparsity = {"topk": {"k": 8}, "standard": {"l1_coefficient": 2.0}, "jumprelu": {"target_l0": 8}}[arch]
-    base = dict(arch=arch, width=128, seed=0, tokens=64 * 40, batch_size=64, lr=3e-3, warmup_steps=2)
+    lr = 1e-2 if arch == "jumprelu" else 3e-3  # JumpReLU's threshold moves ~lr per step: faster in few steps
+    base = dict(arch=arch, width=128, seed=0, tokens=64 * 40, batch_size=64, lr=lr, warmup_steps=2)
     return SAESpec(**{**base, **sparsity, **kw})
 
 
@@ -95,7 +96,9 @@ def test_sparse_encode_equals_dense(arch, acts, tmp_path):
     dense = saes.dense_encode(sae, acts)
     csr = saes.encode(sae, acts, batch_rows=37)
     assert sp.issparse(csr) and csr.shape == dense.shape
-    np.testing.assert_array_equal(csr.toarray(), dense)
+    # row batching changes BLAS blocking: equal up to float rounding, and the same active latents
+    np.testing.assert_allclose(csr.toarray(), dense, rtol=1e-5, atol=1e-5)
+    assert ((csr.toarray() != 0) == (dense != 0)).mean() > 0.999
     # per-row top-k keeps exactly the k largest
     idx, val = saes.encode_topk(sae, acts[:20], 3)
     np.testing.assert_allclose(val, -np.sort(-dense[:20], axis=1)[:, :3])

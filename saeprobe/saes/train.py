@@ -68,7 +68,7 @@ class SAESpec:
     lr_decay_frac: float = 0.2  # linear decay to 0 over the last fraction of steps
     warmup_steps: int = 10
     dead_window: int = 50  # steps without firing before a latent counts as dead (TopK aux loss)
-    jumprelu_init_threshold: float = 0.5
+    jumprelu_init_threshold: float = 0.05
     jumprelu_bandwidth: float = 0.05
     jumprelu_ste_to_input: bool = True  # let the L0 penalty reach the encoder (Anthropic); short runs need it
     l0_coefficient: float = 1.0
