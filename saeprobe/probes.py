@@ -19,15 +19,26 @@ Hyper-parameter selection follows P1 exactly:
 After ``fit`` every probe exposes ``val_auc_`` (float), ``best_params_`` (dict), ``cv_results_``
 (list of ``{"params": ..., "val_auc": ...}`` in grid order) and ``n_splits_``.
 
-Speed (a documented, measured deviation in *parameterisation only*): :class:`LRProbe` centres the
-features on the training mean and divides them by one global scale ``s`` while multiplying C by
-``s**2`` (L2) / ``s`` (L1). Because the intercept is not penalised, this is the *same* optimisation
-problem as P1's unscaled fit, but it is far better conditioned (the residual stream has a huge
-constant offset), so lbfgs converges in a few iterations instead of crawling to ``max_iter``. The
-C path is walked from strong to weak regularisation with warm starts. ``scale="standardize"`` (per
-feature z-scoring, a *different* objective) and ``scale="none"`` (P1's code verbatim) are available
-for comparison; ``benchmarks/probes.py`` measures time and |Delta AUC| against the ``sae-probes``
-package.
+Speed (measured in ``benchmarks/probes.py``; same optimisation problem as P1, different route):
+
+* :class:`LRProbe` centres the features on the training mean and divides them by one global scale
+  ``s`` while multiplying C by ``s**2`` (L2) / ``s`` (L1) and dividing lbfgs' gradient tolerance by
+  ``s``. The intercept is not penalised, so this is *exactly* P1's objective and stopping rule, but
+  far better conditioned (the residual stream has a huge constant offset), so lbfgs needs several
+  times fewer iterations. The C path is warm-started from strong to weak regularisation; where a
+  warm start already meets the stopping rule (the flat, separable large-C regime whose answer
+  depends on the optimiser's path) the fit restarts from zero, as P1's does.
+* Validation AUC is computed on probabilities, as P1 does: float64 ``expit`` saturates to exactly
+  1.0 for logits above ~37, and the resulting ties lower the AUC of large-C fits. This quirk
+  decides P1's choice of C on real activations; scoring logits instead changes the chosen C.
+* BLAS is pinned to one thread inside ``fit`` (shared 2-core machine; see :meth:`_BinaryProbe.fit`).
+* ``p1_budget=N`` additionally replays P1's own unscaled fit for the largest C values (exact where
+  P1 stops early); ``p1_budget > max_iter`` is P1 verbatim (tested equal to ``sae-probes``).
+* ``scale="standardize"`` (per-feature z-scoring: a *different* objective, fastest) and
+  ``scale="none"`` (no reparameterisation) exist for comparison.
+
+Other deliberate differences from P1's code: PCA uses the exact SVD (P1's default solver is an
+unseeded randomized SVD on inputs wider than 500, so P1's own PCA numbers vary run to run).
 """
 from __future__ import annotations
 
@@ -37,6 +48,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -196,7 +208,7 @@ class LRProbe(_BinaryProbe):
         (per-feature z-score: a different objective, faster still), or "none" (P1's code verbatim).
         Sparse input is never centred (only rescaled), which is still exact.
     warm_start : walk the C path from strong to weak regularisation reusing coefficients.
-    p1_budget : int (default 100). From the largest C down, first run P1's own unscaled lbfgs
+    p1_budget : int (default 0). From the largest C down, first run P1's own unscaled lbfgs
         capped at this many iterations and keep its result while it stops earlier (then it is
         exactly P1's, including P1's early stops at large C on separable data -- implicit
         regularisation that changes which C wins); from the first miss on, solve the remaining C
@@ -213,7 +225,7 @@ class LRProbe(_BinaryProbe):
     _accept_sparse = "csr"
 
     def __init__(self, Cs=None, penalty="l2", scale="center", warm_start=True, max_iter=1000,
-                 tol=1e-4, p1_budget=100, cv_seed=42, random_state=42):
+                 tol=1e-4, p1_budget=0, cv_seed=42, random_state=42):
         self.Cs = Cs
         self.p1_budget = p1_budget
         self.penalty = penalty
@@ -333,9 +345,16 @@ class LRProbe(_BinaryProbe):
                     continue
                 if lr is None or not self.warm_start:
                     lr = self._new_lr(Cs[i])
+                    lr.fit(Xt, y01)
                 else:
                     lr.set_params(C=Cs[i] * self._c_factor())
-                lr.fit(Xt, y01)
+                    lr.fit(Xt, y01)
+                    if int(np.max(lr.n_iter_)) <= 1:
+                        # the previous optimum already meets the stopping rule: the flat,
+                        # (near-)separable large-C regime, where the answer depends on the path.
+                        # Refit from zero as P1 does so the early-stopped point is comparable.
+                        lr = self._new_lr(Cs[i])
+                        lr.fit(Xt, y01)
                 models[int(i)] = (lr.coef_.copy(), lr.intercept_.copy())
         return models
 
@@ -358,7 +377,9 @@ class LRProbe(_BinaryProbe):
                 if not _fold_has_two(y01, tr):
                     return [0.5] * len(Cs)  # P1: neutral score for single-class training folds
                 models = self._path(Xt[tr], y01[tr], Cs, X[tr])
-                return [_auc(y01[va], self._decision(Xt[va], *models[i])) for i in range(len(Cs))]
+                # P1 scores predict_proba: float64 expit saturates to exactly 1.0 for logits > ~37,
+                # and those ties lower the AUC of large-C fits -- part of how P1 picks C; keep it
+                return [_auc(y01[va], expit(self._decision(Xt[va], *models[i]))) for i in range(len(Cs))]
 
             best, val_auc = self._select([{"C": float(c)} for c in Cs], splits, scores, y01)
             if best is not None:
@@ -383,7 +404,7 @@ class LRProbe(_BinaryProbe):
         self.coef_ = w
         self.intercept_ = float(self._bt[0] - w @ self._mu)
         if val_auc is None:  # P1: no search -> report training AUC
-            val_auc = _auc(y01, self._decision(Xt, self._wt, self._bt))
+            val_auc = _auc(y01, expit(self._decision(Xt, self._wt, self._bt)))
             self.cv_results_, self.n_splits_ = [], 0
         self.val_auc_ = val_auc
 
@@ -393,8 +414,6 @@ class LRProbe(_BinaryProbe):
         return self._decision(self._transform(X), self._wt, self._bt)
 
     def _proba1(self, X):
-        from scipy.special import expit
-
         return expit(self._decision(self._transform(X), self._wt, self._bt))
 
 
@@ -446,7 +465,7 @@ class PCAProbe(_BinaryProbe):
                         out.append(0.5)
                         continue
                     mdl = lr().fit(P[tr, :c], y01[tr])
-                    out.append(_auc(y01[va], mdl.decision_function(P[va, :c])))
+                    out.append(_auc(y01[va], mdl.predict_proba(P[va, :c])[:, 1]))  # P1: proba (ties)
                 return out
 
             best, val_auc = self._select([{"n_components": c} for c in grid], splits, scores, y01)
@@ -457,7 +476,7 @@ class PCAProbe(_BinaryProbe):
         self.model_ = lr().fit(P[:, :best_c], y01)
         self.n_iter_ = int(np.max(self.model_.n_iter_))
         if val_auc is None:
-            val_auc = _auc(y01, self.model_.decision_function(P[:, :best_c]))
+            val_auc = _auc(y01, self.model_.predict_proba(P[:, :best_c])[:, 1])
             self.cv_results_, self.n_splits_ = [], 0
         self.val_auc_ = val_auc
 
