@@ -217,3 +217,22 @@ def test_training_corpus_excludes_eval_texts():
     for n in data.list_datasets("ood"):
         assert pool.isdisjoint(data.load_ood(n).texts), n
     assert len(texts) > 1000 and len(pool) == len(texts)
+
+
+def test_save_is_atomic_and_corruption_detected(tmp_path):
+    from sae_lens import TopKSAE, TopKSAEConfig
+
+    torch.manual_seed(0)
+    sae = TopKSAE(TopKSAEConfig(d_in=8, d_sae=16, k=2))
+    folder = saes.save_sae(sae, tmp_path / "a", {"key": "x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # no temp folder left behind
+    assert saes.validate_folder(folder, {"key": "x"}) is not None
+    w = folder / "sae_weights.safetensors"
+    raw = bytearray(w.read_bytes())
+    raw[-1] ^= 0xFF
+    w.write_bytes(bytes(raw))
+    assert saes.validate_folder(folder, {"key": "x"}) is None
+    with pytest.raises(ValueError, match="checksum"):
+        saes.load_sae(folder)
+    saes.save_sae(sae, folder, {"key": "x"})  # overwriting a bad entry works
+    assert saes.sae_state_equal(saes.load_sae(folder), sae)
