@@ -19,8 +19,9 @@ Method specs are dicts: ``{"method": "lr"}``, ``{"method": "xgb"}``, ...,
 "binarize": False}``; any other key is passed to the estimator (see :mod:`saeprobe.probes`).
 
 Table columns (one row per cell): ``dataset, regime, param, dedup, method, sae, k, ranking, penalty,
-binarize, hyperparameters`` (JSON of the chosen ``best_params_``), ``val_auc, test_auc, test_acc,
-test_f1`` (weighted F1, as P1), ``n_train, n_test, n_pos_train, latents`` (chosen SAE latents, best
+binarize, hyperparameters`` (JSON of the chosen ``best_params_``), ``val_auc, test_auc`` (on
+probabilities, as P1: float64 saturation ties included), ``test_auc_logit`` (on logits, no ties; NaN
+for non-linear probes), ``test_acc, test_f1`` (weighted F1, as P1), ``n_train, n_test, n_pos_train, latents`` (chosen SAE latents, best
 first; empty for baselines), ``seconds``, ``key``.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "specs_fr
 RESULTS_VERSION = 1
 
 COLUMNS = ["dataset", "regime", "param", "dedup", "method", "sae", "k", "ranking", "penalty", "binarize",
-           "hyperparameters", "val_auc", "test_auc", "test_acc", "test_f1", "n_train", "n_test",
+           "hyperparameters", "val_auc", "test_auc", "test_auc_logit", "test_acc", "test_f1", "n_train", "n_test",
            "n_pos_train", "latents", "seconds", "key"]
 
 _SPEC_COLS = ("sae", "k", "ranking", "penalty", "binarize")
@@ -129,7 +130,7 @@ def _to_rows(X, idx):
 def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
     """Fit the probe of ``spec`` on (``X_train`` [n, d], ``y_train`` [n]); score on the test rows.
 
-    Returns the metric part of a row: val_auc, test_auc, test_acc, test_f1 (weighted), hyperparameters
+    Returns the metric part of a row: val_auc, test_auc, test_auc_logit, test_acc, test_f1 (weighted), hyperparameters
     (JSON), latents (list of int; SAE probes only). A single-class test set gives test_auc NaN.
     """
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
@@ -142,10 +143,14 @@ def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
     proba = probe.predict_proba(X_test)[:, 1]
     pred = probe.classes_[(proba > 0.5).astype(int)]
     y_test = np.asarray(y_test)
-    auc = float(roc_auc_score(y_test, proba)) if len(np.unique(y_test)) == 2 else float("nan")
+    two = len(np.unique(y_test)) == 2
+    auc = float(roc_auc_score(y_test, proba)) if two else float("nan")
+    auc_logit = float(roc_auc_score(y_test, probe.decision_function(X_test))) \
+        if two and hasattr(probe, "decision_function") else float("nan")
     return dict(
         val_auc=float(probe.val_auc_),
         test_auc=auc,
+        test_auc_logit=auc_logit,
         test_acc=float(accuracy_score(y_test, pred)),
         test_f1=float(f1_score(y_test, pred, average="weighted")),
         hyperparameters=_canon(getattr(probe, "best_params_", {})),

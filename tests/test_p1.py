@@ -125,3 +125,26 @@ def test_specs_from_profile():
     ood = p1.specs_from_profile(prof, "ood", saes=["16k"])
     assert ood[-1] == {"penalty": "l1", "ranking": "raw", "method": "sae", "sae": "16k", "k": 128}
     assert [s["k"] for s in p1.specs_from_profile(prof, "scarcity", saes=["a"]) if s["method"] == "sae"] == [16, 128]
+
+
+@pytest.mark.real
+def test_runner_on_real_smoke_activations(tmp_path):
+    """End to end on real data: smoke-profile last-token activations of one P1 dataset (cached by
+    saeprobe.activations; extracted with the real model on a miss), the regimes' standard split
+    (min_test lowered for the 48-row smoke subset), LR + PCA through the runner."""
+    from saeprobe import data
+    from saeprobe.activations import dataset_activations
+    from saeprobe.config import load_profile
+
+    prof = load_profile("smoke")
+    name = prof.dataset_names()[0]
+    ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
+
+    def feats(dataset, source, ood=False):
+        return dataset_activations(prof, dataset, progress=False).numpy()
+
+    df = p1.run_regime("standard", [name], [{"method": "lr"}, {"method": "pca"}],
+                       splits=lambda d: make_splits("standard", ds.labels, min_test=12),
+                       features=feats, out_dir=tmp_path, n_jobs=1, progress=False)
+    assert len(df) == 2 and df["test_auc"].between(0, 1).all() and df["val_auc"].notna().all()
+    assert (df["n_train"] == len(ds.labels) - 12).all()
