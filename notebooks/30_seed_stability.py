@@ -64,6 +64,20 @@ P2 = {
 THR = float(P2["threshold"])
 CACHE = prof.home_dir / "p2" / "matches"
 pd.set_option("display.max_colwidth", 120)
+
+
+GLUED: set[str] = set()
+
+
+def gl(key, value):
+    """myst-nb glue (not displayed), remembering the key."""
+    GLUED.add(key)
+    glue(key, value, display=False)
+
+
+def ci(lo, hi):
+    """'[lo, hi]', or a note when there is a single seed pair (no CI)."""
+    return "n/a (one seed pair)" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.3f}, {hi:.3f}]"
 print(f"profile {prof.name}: {prof.description}; threshold {THR}")
 
 # %% [markdown]
@@ -109,7 +123,7 @@ inventory = pd.DataFrame([
      "dead_frac": np.nanmean([_metric(x, "dead_frac") for x in loaded[label]])}
     for label, g in groups.items()
 ])
-glue("p2_n_groups", len(groups), display=False)
+gl("p2_n_groups", len(groups))
 if inventory.empty:
     display(Markdown(f"**Profile `{prof.name}` defines no seed replicas** (no two SAEs in its `sae:` section "
                      "differ only in their seed), so there is nothing to match; the cpu profile has them."))
@@ -154,13 +168,13 @@ if not table.empty:
         main[arch] = best
         for col in ("shared", "shared_decoder", "agreement", "mean_decoder_cos"):
             for suf in ("", "_lo", "_hi"):
-                glue(f"p2_{arch}_{col}{suf}", float(best[col + suf]), display=False)
-        glue(f"p2_{arch}_group", best["group"], display=False)
-        glue(f"p2_{arch}_L0", float(best["L0"]), display=False)
+                gl(f"p2_{arch}_{col}{suf}", float(best[col + suf]))
+        gl(f"p2_{arch}_group", best["group"])
+        gl(f"p2_{arch}_L0", float(best["L0"]))
     display(Markdown("\n".join(
-        f"- **{a}** (`{b['group']}`, L0 {b['L0']:.1f}): shared {b['shared']:.3f} "
-        f"[{b['shared_lo']:.3f}, {b['shared_hi']:.3f}], decoder-only {b['shared_decoder']:.3f} "
-        f"[{b['shared_decoder_lo']:.3f}, {b['shared_decoder_hi']:.3f}], encoder/decoder partner agreement "
+        f"- **{a}** (`{b['group']}`, {int(b['n_seeds'])} seeds, L0 {b['L0']:.1f}): shared {b['shared']:.3f} "
+        f"{ci(b['shared_lo'], b['shared_hi'])}, decoder-only {b['shared_decoder']:.3f} "
+        f"{ci(b['shared_decoder_lo'], b['shared_decoder_hi'])}, encoder/decoder partner agreement "
         f"{b['agreement']:.3f}"
         for a, b in main.items())))
 
@@ -263,14 +277,9 @@ for ax in axes:
 plt.tight_layout()
 plt.show()
 
-width_trend = {}
-for arch, sparsity, sub in width_rows:
-    s = sub.sort_values("width")
-    width_trend[f"{arch} {sparsity}"] = (list(s.width), list(s.shared))
-k_trend = {}
-for width, sub in k_rows:
-    s = sub.sort_values("k")
-    k_trend[f"topk w{width}"] = (list(s.k), list(s.shared))
+width_trend = {f"{arch} {sparsity}": sub.sort_values("width").assign(x=lambda d: d.width)
+               for arch, sparsity, sub in width_rows}
+k_trend = {f"topk w{width}": sub.sort_values("k").assign(x=lambda d: d.k) for width, sub in k_rows}
 if not width_rows:
     display(Markdown("This profile has no architecture with seed replicas at two or more widths: "
                      "sharedness vs width is not measured here."))
@@ -279,14 +288,30 @@ if not k_rows:
                      "sharedness vs k is not measured here."))
 
 
-def _falls(trend):
-    """True/False when every series is monotonically non-increasing / not; None without data."""
+def trend_verdict(trend, claim="falls"):
+    """Verdict on P2's 'shared fraction falls as x grows' for a dict of series (columns x, shared, CI).
+
+    reproduces: every series falls step by step AND the first and last points' CIs are disjoint;
+    same direction: every series falls but the CIs overlap (or one seed pair: no CI);
+    does not reproduce: otherwise. Returns (verdict, falls: bool) or (None, None) without data."""
     if not trend:
-        return None
-    return all(all(b <= a for a, b in zip(ys, ys[1:])) for _, ys in trend.values())
+        return None, None
+    falls = all((np.diff(d.shared.to_numpy()) <= 0).all() for d in trend.values())
+    separated = all(d.shared_hi.iloc[-1] < d.shared_lo.iloc[0] for d in trend.values())
+    if falls and separated:
+        return "**reproduces**", True
+    if falls:
+        return "same direction, not significant (CIs overlap or a single seed pair)", True
+    rises_sep = all(d.shared_lo.iloc[-1] > d.shared_hi.iloc[0] for d in trend.values())
+    return ("**does not reproduce** (it rises)" if rises_sep else "**does not reproduce** (no consistent fall)"), False
 
 
-falls_width, falls_k = _falls(width_trend), _falls(k_trend)
+def describe(trend, prefix=""):
+    return "; ".join(f"{name}: " + ", ".join(f"{prefix}{int(x)}→{y:.3f}" for x, y in zip(d.x, d.shared))
+                     for name, d in trend.items())
+
+
+(width_verdict, falls_width), (k_verdict, falls_k) = trend_verdict(width_trend), trend_verdict(k_trend)
 
 # %% [markdown]
 # ## Multi-seed analysis
@@ -301,6 +326,7 @@ if multi:
     for lab, r in multi.items():
         h = r.histogram()
         ax.plot(h.index, h["mean"], marker="o", label=f"{lab} ({r.n_saes} seeds)")
+    ax.set_xticks(range(max(r.n_saes for r in multi.values())))
     ax.set_xlabel("number of other seeds that contain the latent")
     ax.set_ylabel("fraction of latents")
     ax.legend(fontsize=8)
@@ -310,8 +336,8 @@ if multi:
                           "in every other": r.everywhere_fraction} for lab, r in multi.items()])
     display(orph.round(3))
     best = max(multi.values(), key=lambda r: r.n_saes)
-    glue("p2_orphan_fraction", best.orphan_fraction, display=False)
-    glue("p2_orphan_n_seeds", best.n_saes, display=False)
+    gl("p2_orphan_fraction", best.orphan_fraction)
+    gl("p2_orphan_n_seeds", best.n_saes)
 else:
     display(Markdown("No group has three or more seeds in this profile: the multi-seed analysis is skipped."))
 
@@ -343,8 +369,8 @@ if main:
     plt.tight_layout()
     plt.show()
     for arch, ft in freq_tables.items():
-        glue(f"p2_{arch}_shared_rare", float(ft.shared_fraction.iloc[0]), display=False)
-        glue(f"p2_{arch}_shared_frequent", float(ft.shared_fraction.iloc[-1]), display=False)
+        gl(f"p2_{arch}_shared_rare", float(ft.shared_fraction.iloc[0]))
+        gl(f"p2_{arch}_shared_frequent", float(ft.shared_fraction.iloc[-1]))
 
 # %% [markdown]
 # ## Orphan vs shared latents: top-activating examples
@@ -373,16 +399,20 @@ if main:
     decode = model.tokenizer.decode
     ex = []
     for kind, lats in (("shared", shared_pick), ("orphan", orphan_pick)):
+        if len(lats) == 0:
+            continue
         t = matching.top_examples(codes, lats, corpus.token_ids.numpy()[held], corpus.text_index.numpy()[held],
                                   decode, n=int(P2["n_examples"]))
         t.insert(0, "kind", kind)
         t["freq"] = t["latent"].map(lambda i: freq0[i])
         t["dec_cos_s1"] = t["latent"].map(lambda i: r01.decoder_cos[i])
         ex.append(t)
-    examples = pd.concat(ex, ignore_index=True)
-    display(Markdown(f"SAE `{groups[lab0][0].name}`; {len(everywhere)} latents shared with every other seed, "
-                     f"{len(orphans)} live orphans."))
-    display(examples.round(3))
+    display(Markdown(f"SAE `{groups[lab0][0].name}`: {len(everywhere)} live latents shared with every other seed, "
+                     f"{len(orphans)} live orphans (in no other seed)"
+                     + ("" if len(everywhere) else " — no latent is shared with every other seed, so only orphans are shown")
+                     + "."))
+    if ex:
+        display(pd.concat(ex, ignore_index=True).round(3))
 
 # %% [markdown]
 # ## P2's claims vs ours
@@ -397,7 +427,7 @@ arch_names = {"topk": "TopK", "standard": "ReLU-L1", "jumprelu": "JumpReLU"}
 for arch, b in main.items():
     paper_v = matching.P2_PAPER["decoder_shared_by_arch"].get(arch, np.nan)
     cmp_rows.append({"claim": f"decoder-only shared, {arch_names.get(arch, arch)}", "P2 (paper)": paper_v,
-                     "ours": b["shared_decoder"], "ours 95% CI": f"[{b['shared_decoder_lo']:.3f}, {b['shared_decoder_hi']:.3f}]",
+                     "ours": b["shared_decoder"], "ours 95% CI": ci(b["shared_decoder_lo"], b["shared_decoder_hi"]),
                      "ours setting": f"{b['group']}, L0 {b['L0']:.0f}"})
 if "topk" in main:
     b = main["topk"]
@@ -405,7 +435,7 @@ if "topk" in main:
     pw = matching.P2_PAPER["shared_by_width"]
     near = min(pw, key=lambda x: abs(np.log(x / w)))
     cmp_rows.append({"claim": "shared (dec AND enc), TopK", "P2 (paper)": pw[near],
-                     "ours": b["shared"], "ours 95% CI": f"[{b['shared_lo']:.3f}, {b['shared_hi']:.3f}]",
+                     "ours": b["shared"], "ours 95% CI": ci(b["shared_lo"], b["shared_hi"]),
                      "ours setting": f"{b['group']} (paper at {near} latents, k32)"})
 if multi:
     best = max(multi.values(), key=lambda r: r.n_saes)
@@ -416,24 +446,29 @@ comparison = pd.DataFrame(cmp_rows)
 display(comparison.round(3))
 
 verdicts = []
+pa = matching.P2_PAPER["decoder_shared_by_arch"]
 if "topk" in main and "standard" in main:
-    t, s = main["topk"], main["standard"]
-    sep = t["shared_decoder_hi"] < s["shared_decoder_lo"]
-    less = t["shared_decoder"] < s["shared_decoder"]
+    t, s_ = main["topk"], main["standard"]
+    less = t["shared_decoder"] < s_["shared_decoder"]
+    sep = t["shared_decoder_hi"] < s_["shared_decoder_lo"]
+    opposite_sep = s_["shared_decoder_hi"] < t["shared_decoder_lo"]
+    verdict = ("**reproduces**" if less and sep else
+               "same direction, not significant (CIs overlap or a single seed pair)" if less else
+               "**does not reproduce** (TopK is the more stable one)" if opposite_sep else
+               "**does not reproduce** (no significant difference; TopK not lower)")
     verdicts.append(
-        f"- *TopK less stable than ReLU-L1?* P2: yes (0.74 vs 0.82). Ours: TopK {t['shared_decoder']:.3f} vs "
-        f"ReLU-L1 {s['shared_decoder']:.3f} (decoder-only) — "
-        + ("**reproduces**" if less and sep else "same direction, CIs overlap" if less else "**does not reproduce**")
-        + f" (L0 {t['L0']:.0f} vs {s['L0']:.0f}).")
-    glue("p2_topk_less_stable", bool(less), display=False)
-if falls_width is not None:
-    verdicts.append(f"- *Sharing falls with width?* P2: yes. Ours ({'; '.join(f'{k}: ' + ', '.join(f'{x}→{y:.2f}' for x, y in zip(*v)) for k, v in width_trend.items())}) — "
-                    + ("**reproduces**" if falls_width else "**does not reproduce**") + ".")
-    glue("p2_falls_with_width", bool(falls_width), display=False)
-if falls_k is not None:
-    verdicts.append(f"- *Sharing falls with k?* P2: yes. Ours ({'; '.join(f'{k}: ' + ', '.join(f'k{x}→{y:.2f}' for x, y in zip(*v)) for k, v in k_trend.items())}) — "
-                    + ("**reproduces**" if falls_k else "**does not reproduce**") + ".")
-    glue("p2_falls_with_k", bool(falls_k), display=False)
+        f"- *TopK less stable than ReLU-L1?* P2 (paper): yes, decoder-only {pa['topk']} vs {pa['standard']}. "
+        f"Ours: TopK {t['shared_decoder']:.3f} {ci(t['shared_decoder_lo'], t['shared_decoder_hi'])} vs ReLU-L1 "
+        f"{s_['shared_decoder']:.3f} {ci(s_['shared_decoder_lo'], s_['shared_decoder_hi'])} at L0 {t['L0']:.0f} vs "
+        f"{s_['L0']:.0f} — {verdict}.")
+    gl("p2_topk_less_stable", bool(less))
+    gl("p2_topk_vs_l1_verdict", verdict.replace("*", ""))
+if width_verdict is not None:
+    verdicts.append(f"- *Sharing falls with width?* P2 (paper): yes. Ours ({describe(width_trend, 'w')}) — {width_verdict}.")
+    gl("p2_width_verdict", width_verdict.replace("*", ""))
+if k_verdict is not None:
+    verdicts.append(f"- *Sharing falls with k?* P2 (paper): yes. Ours ({describe(k_trend, 'k')}) — {k_verdict}.")
+    gl("p2_k_verdict", k_verdict.replace("*", ""))
 display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica groups in this profile for a verdict."))
 
 # %% [markdown]
@@ -462,8 +497,8 @@ else:
         hub_result = matching.match(pair[0], pair[1], threshold=THR, candidates=int(P2["hub_candidates"]),
                                     cache_dir=CACHE)
         hs = hub_result.summary()
-        glue("p2_hub_shared", hs["shared"], display=False)
-        glue("p2_hub_shared_decoder", hs["shared_decoder"], display=False)
+        gl("p2_hub_shared", hs["shared"])
+        gl("p2_hub_shared_decoder", hs["shared_decoder"])
         display(Markdown(f"Gemma Scope 2 262k medium vs its seed_1 twin: shared {hs['shared']:.3f}, decoder-only "
                          f"{hs['shared_decoder']:.3f}, agreement {hs['agreement']:.3f} "
                          f"({hs['seconds']:.0f} s, sparse candidates)."))
@@ -472,20 +507,19 @@ else:
         display(Markdown(f"**The hub is not reachable**: {exc}. The numbers above come from our own seed replicas."))
 
 # %%
-# Keys other pages may quote exist on every profile (NaN when this profile cannot measure them).
+# Keys other pages may quote exist on every profile (NaN / "not measured" when this profile cannot
+# measure them).
+DEFAULTS = {"p2_orphan_fraction": float("nan"), "p2_orphan_n_seeds": 0, "p2_hub_shared": float("nan"),
+            "p2_hub_shared_decoder": float("nan"), "p2_topk_vs_l1_verdict": "not measured",
+            "p2_width_verdict": "not measured", "p2_k_verdict": "not measured", "p2_topk_less_stable": False}
 for arch in ("topk", "standard", "jumprelu"):
-    if arch not in main:
-        for col in ("shared", "shared_decoder", "agreement", "mean_decoder_cos"):
-            for suf in ("", "_lo", "_hi"):
-                glue(f"p2_{arch}_{col}{suf}", float("nan"), display=False)
-        glue(f"p2_{arch}_group", "none", display=False)
-        glue(f"p2_{arch}_L0", float("nan"), display=False)
-if not multi:
-    glue("p2_orphan_fraction", float("nan"), display=False)
-    glue("p2_orphan_n_seeds", 0, display=False)
-if hub_result is None:
-    glue("p2_hub_shared", float("nan"), display=False)
-    glue("p2_hub_shared_decoder", float("nan"), display=False)
+    DEFAULTS.update({f"p2_{arch}_{col}{suf}": float("nan") for col in ("shared", "shared_decoder", "agreement",
+                     "mean_decoder_cos") for suf in ("", "_lo", "_hi")})
+    DEFAULTS.update({f"p2_{arch}_group": "none", f"p2_{arch}_L0": float("nan"),
+                     f"p2_{arch}_shared_rare": float("nan"), f"p2_{arch}_shared_frequent": float("nan")})
+for key, val in DEFAULTS.items():
+    if key not in GLUED:
+        gl(key, val)
 elapsed = time.perf_counter() - T0
-glue("p2_nb30_seconds", elapsed, display=False)
+gl("p2_nb30_seconds", elapsed)
 print(f"notebook time {elapsed:.0f} s")

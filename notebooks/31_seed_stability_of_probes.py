@@ -192,6 +192,14 @@ if not pairs.empty:
             f"Mean |ΔAUC| {row.mean_abs_d_auc:.4f}; the seed changes test AUC by more than test-set noise "
             f"(paired bootstrap CI excludes 0) in {row.frac_significant:.0%} of {int(row.n)} cases.")
 display(Markdown("\n".join(lines) if lines else "No seed-replica groups: nothing to report."))
+# keys other pages may quote exist on every profile (NaN when not measured here)
+done = set() if pairs.empty else {(r.arch, int(r.k)) for r in agg.itertuples()}
+for arch in ("topk", "standard", "jumprelu"):
+    for k in ks:
+        if (arch, k) not in done:
+            for col in ("overlap", "overlap_lo", "overlap_hi", "chance", "top1_same", "chosen_shared", "sae_shared",
+                        "mean_abs_d_auc", "mean_abs_d_auc_lo", "mean_abs_d_auc_hi", "frac_significant"):
+                glue(f"p2p1_{arch}_k{k}_{col}", float("nan"), display=False)
 elapsed = time.perf_counter() - T0
 glue("p2p1_nb31_seconds", elapsed, display=False)
 print(f"notebook time {elapsed:.0f} s")
