@@ -60,7 +60,7 @@ print(f"model {prof.model}, hooks {prof.hooks}, max_len {prof.max_len}, {len(nam
 # %%
 t0 = time.perf_counter()
 model = load_profile_model(prof)
-summary = profile_activations(prof, include_ood=True, progress=True)
+summary = profile_activations(prof, include_ood=True, progress=False)  # bars would clutter the page
 extract_s = time.perf_counter() - t0
 glue("extract_seconds", round(extract_s, 1), display=False)
 glue("n_extracted", len(summary), display=False)
