@@ -553,7 +553,9 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
     """Macro F1 of every config on one dataset, one row per (config, C).
 
     Columns: ``dataset, kind, n_classes, n_rows`` + :meth:`Config.to_dict` + ``C, val_f1, test_f1,
-    train_f1``. Results are cached as JSON (keyed by the feature keys and the protocol).
+    train_f1``. Results are cached per dataset as JSON, one entry per configuration (keyed by its
+    label and, for SAE features, the SAE's identity), so notebooks that share configurations (40, 41,
+    43) fit each one once.
     """
     from saeprobe import activations, models
     from saeprobe.cache import key_for
@@ -563,61 +565,70 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
     y = ds.labels
     kind = kind or ds.meta.get("kind", "binary")
     identity = models.expected_identity(profile.model) if model is None else models.model_identity(model)
-    sae_ids = {f"{h}/{k}": sae_identity(v) for h, g in (saes_by_hook or {}).items() for k, v in g.items()}
+    sae_ids = {(profile.hook_name(c.layer), c.sae): None for c in configs if c.kind == "sae"}
+    for h, k in sae_ids:
+        if h not in (saes_by_hook or {}) or k not in saes_by_hook[h]:
+            raise ValueError(f"config needs SAE {k!r} at {h}, which is not in saes_by_hook; pass it (see mosaic.setup)")
+        sae_ids[(h, k)] = sae_identity(saes_by_hook[h][k])
     key = key_for({"what": "p3-eval", "dataset": ds.name, "texts": _texts_sha(ds.texts), "n": len(y),
-                   "model": identity, "max_len": profile.max_len, "saes": sae_ids,
-                   "configs": [c.to_dict() for c in configs], "C": s["C_grid"], "max_iter": s["max_iter"],
+                   "model": identity, "max_len": profile.max_len, "C": s["C_grid"], "max_iter": s["max_iter"],
                    "split": [s["test_size"], s["val_size"], s["seed"]], "version": MOSAIC_VERSION})
+
+    def ckey(c: Config) -> str:
+        return c.label + ("" if c.kind != "sae" else "|" + sae_ids[(profile.hook_name(c.layer), c.sae)])
+
     path = profile.home_dir / "p3" / "results" / f"{ds.name}.{key[:16]}.json"
+    store: dict[str, list] = {}
     if identity is not None and path.exists():
         try:
             obj = json.loads(path.read_text())
             if obj.get("key") == key:
-                return pd.DataFrame(obj["rows"])
-        except ValueError:
-            pass
-    train, test, inner, val = split(y, test_size=s["test_size"], val_size=s["val_size"], seed=s["seed"])
-    need_sae = [c for c in configs if c.kind == "sae"]
-    sae_feats = {}
-    if need_sae:
-        hooks_needed = {profile.hook_name(c.layer) for c in need_sae}
-        sub = {h: g for h, g in (saes_by_hook or {}).items() if h in hooks_needed}
-        got = sae_features(profile, dataset, sub, model=model, progress=progress)
-        for (h, name), mats in got.items():
-            layer = activations._HOOK_LAYER.match(h)
-            sae_feats[(int(layer.group(1)) if layer else h, name)] = mats
-    hidden = {}
-    for c in configs:
-        if c.kind == "hidden" and (c.layer, c.pooling) not in hidden:
-            X = activations.dataset_activations(profile, dataset, hook=profile.hook_name(c.layer), reducer=c.pooling,
-                                                model=model, progress=progress).numpy().astype(np.float64)
-            hidden[(c.layer, c.pooling)] = _standardize(X, train)[0]
-    rows = []
-    base = {"dataset": ds.name, "kind": kind, "n_classes": int(len(ds.classes)), "n_rows": int(len(y))}
-    seen: dict[str, str] = {}
-    done: dict[str, list] = {}
-    for c in tqdm(configs, desc=f"probe {ds.name}", disable=not progress, leave=False):
-        if c.kind == "tfidf":
-            vec = tfidf_vectorizer()
-            texts = np.array(ds.texts, dtype=object)
-            Xtr = vec.fit_transform(texts[train])
-            X = sp.vstack([Xtr, vec.transform(texts)]).tocsr()[Xtr.shape[0]:]
-            res = c_path(X, y, train, val, inner, test, s["C_grid"], class_weight="balanced", max_iter=s["max_iter"])
-        else:
-            X = _features_for(c, sae_feats=sae_feats, hidden=hidden)
-            if sp.issparse(X):
-                X = prune_columns(X, train)
-            fp = _fingerprint(X)
-            if fp in seen:  # identical features (e.g. top-50 == all for a TopK SAE with k <= 50)
-                res = [dict(r, same_as=seen[fp]) for r in done[seen[fp]]]
+                store = obj["configs"]
+        except (ValueError, KeyError):
+            store = {}
+    todo = [c for c in configs if ckey(c) not in store]
+    if todo:
+        train, test, inner, val = split(y, test_size=s["test_size"], val_size=s["val_size"], seed=s["seed"])
+        need_sae = [c for c in todo if c.kind == "sae"]
+        sae_feats = {}
+        if need_sae:
+            hooks_needed = {profile.hook_name(c.layer) for c in need_sae}
+            sub = {h: g for h, g in (saes_by_hook or {}).items() if h in hooks_needed}
+            got = sae_features(profile, dataset, sub, model=model, progress=progress)
+            for (h, name), mats in got.items():
+                layer = activations._HOOK_LAYER.match(h)
+                sae_feats[(int(layer.group(1)) if layer else h, name)] = mats
+        hidden = {}
+        for c in todo:
+            if c.kind == "hidden" and (c.layer, c.pooling) not in hidden:
+                X = activations.dataset_activations(profile, dataset, hook=profile.hook_name(c.layer),
+                                                    reducer=c.pooling, model=model,
+                                                    progress=progress).numpy().astype(np.float64)
+                hidden[(c.layer, c.pooling)] = _standardize(X, train)[0]
+        seen: dict[str, str] = {}
+        for c in tqdm(todo, desc=f"probe {ds.name}", disable=not progress, leave=False):
+            if c.kind == "tfidf":
+                vec = tfidf_vectorizer()
+                texts = np.array(ds.texts, dtype=object)
+                vec.fit(texts[train])
+                X = vec.transform(texts).tocsr()
+                res = c_path(X, y, train, val, inner, test, s["C_grid"], class_weight="balanced",
+                             max_iter=s["max_iter"])
             else:
-                res = c_path(X, y, train, val, inner, test, s["C_grid"], max_iter=s["max_iter"])
-                seen[fp] = c.label
-        done[c.label] = res
-        for r in res:
-            rows.append({**base, **c.to_dict(), **r})
-    if identity is not None:
-        _atomic_json(path, {"key": key, "rows": rows})
+                X = _features_for(c, sae_feats=sae_feats, hidden=hidden)
+                if sp.issparse(X):
+                    X = prune_columns(X, train)
+                fp = _fingerprint(X)
+                if fp in seen:  # identical features (e.g. top-50 == all for a TopK SAE with k <= 50)
+                    res = [dict(r, same_as=seen[fp].split("|")[0]) for r in store[seen[fp]]]
+                else:
+                    res = c_path(X, y, train, val, inner, test, s["C_grid"], max_iter=s["max_iter"])
+                    seen[fp] = ckey(c)
+            store[ckey(c)] = res
+        if identity is not None:
+            _atomic_json(path, {"key": key, "configs": store})
+    base = {"dataset": ds.name, "kind": kind, "n_classes": int(len(ds.classes)), "n_rows": int(len(y))}
+    rows = [{**base, **c.to_dict(), **r} for c in configs for r in store[ckey(c)]]
     return pd.DataFrame(rows)
 
 
