@@ -1,0 +1,163 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # P1, standard setting: baselines, SAE probes and the quiver
+#
+# **P1's claim** (Kantamneni et al. 2025, Gemma-2-9B layer 20, 113 datasets): with ample balanced
+# training data, SAE probes do not beat the baselines. Mean test ROC-AUC: logistic regression 0.941,
+# baseline quiver 0.940, quiver + SAE 0.937; SAE 16k probe 0.904 at k=16 and 0.921 at k=128; the
+# quiver picks an SAE probe on 16 of 113 datasets.
+#
+# Here: the profile's model, datasets and SAEs, P1's split (`num_train = min(N-100, 1024)`,
+# balanced, seed 42), P1's estimators and grids (`saeprobe.probes`), run through the resumable
+# results runner (`saeprobe.p1`). Numbers in the text are glued from the results table.
+
+# %% tags=["parameters"]
+profile = "cpu"
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from saeprobe import data, load_profile, p1, regimes, saes, stats
+from saeprobe.activations import dataset_activations
+from saeprobe.models import load_profile_model
+
+prof = load_profile(profile)
+P1 = dict(prof.p1)
+names = prof.dataset_names()
+min_test = int(P1.get("min_test", regimes.MIN_TEST))
+out_dir = prof.home_dir / "results" / "p1" / prof.name
+print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, results in {out_dir}")
+
+# %% [markdown]
+# ## Features
+#
+# Last-token residual activations at the main layer (cached), and their codes under each of the
+# profile's seed-0 SAEs at that layer (sparse CSR).
+
+# %%
+model = load_profile_model(prof)
+main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))]
+sae_objs = {s.name: saes.get_sae(prof, s, model=model, progress=False) for s in main_specs}
+labels, feats = {}, {}
+for name in names:
+    ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
+    labels[name] = np.asarray(ds.labels)
+    X = dataset_activations(prof, name, model=model, progress=False)
+    feats[(name, "resid")] = X.numpy()
+    for sname, sae in sae_objs.items():
+        feats[(name, sname)] = saes.encode(sae, X)
+display(pd.DataFrame([{"sae": s.name, "arch": s.arch, "width": s.width} for s in main_specs]))
+
+
+def features(dataset, source, ood=False):
+    return feats[(dataset, source)]
+
+
+def splits(dataset):
+    return regimes.make_splits("standard", labels[dataset], seed=prof.seed, min_test=min_test)
+
+
+# %% [markdown]
+# ## Run (resumable)
+#
+# One cell per (dataset, method); finished cells are read back, so a rerun costs seconds.
+
+# %%
+specs = p1.specs_from_profile(prof, "standard", saes=list(sae_objs))
+res = p1.run_regime("standard", names, specs, splits=splits, features=features, out_dir=out_dir,
+                    n_jobs=int(P1.get("n_jobs", 2)), progress=False)
+res["label"] = res.apply(stats.method_label, axis=1)
+print(f"{len(res)} cells, {res.attrs['n_computed']} computed in this run")
+
+# %% [markdown]
+# ## Mean test AUC per method (95 % bootstrap CI over datasets)
+
+# %%
+rows = []
+for lab, g in res.groupby("label", sort=False):
+    ci = stats.bootstrap_ci(g["test_auc"], seed=prof.seed)
+    rows.append({"method": lab, "mean_test_auc": ci.mean, "ci_lo": ci.lo, "ci_hi": ci.hi, "n": ci.n,
+                 "mean_val_auc": g["val_auc"].mean()})
+summary = pd.DataFrame(rows).sort_values("mean_test_auc", ascending=False).reset_index(drop=True)
+display(summary.round(3))
+lr_mean = float(summary.loc[summary.method == "lr", "mean_test_auc"].iloc[0])
+glue("p1_std_lr_auc", lr_mean, display=False)
+
+# %% [markdown]
+# ## SAE probes: AUC against k
+
+# %%
+sae_rows = res[res.method == "sae"]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for sname, g in sae_rows.groupby("sae"):
+    m = g.groupby("k")["test_auc"].mean()
+    ax.plot(m.index, m.values, marker="o", label=sname)
+ax.axhline(lr_mean, color="k", ls="--", label="LR (baseline)")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("k (latents kept)")
+ax.set_ylabel("mean test ROC-AUC")
+ax.legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Quiver of arrows and paired tests
+#
+# Per dataset, the method with the best validation AUC (ties prefer an SAE probe), with and without
+# SAE probes as candidates. Paired over datasets: mean difference with a 95 % bootstrap CI and a
+# Wilcoxon signed-rank p-value.
+
+# %%
+q_base = stats.quiver(res, include_sae=False)
+q_sae = stats.quiver(res, include_sae=True)
+n_sae_chosen = int(q_sae["is_sae"].sum())
+both = q_base[["dataset", "test_auc"]].merge(q_sae[["dataset", "test_auc"]], on="dataset", suffixes=("_base", "_sae"))
+quiver_test = stats.paired_test(both["test_auc_sae"], both["test_auc_base"], seed=prof.seed)
+glue("p1_std_quiver_base", float(q_base["test_auc"].mean()), display=False)
+glue("p1_std_quiver_sae", float(q_sae["test_auc"].mean()), display=False)
+glue("p1_std_quiver_n_sae", n_sae_chosen, display=False)
+display(Markdown(
+    f"Baseline quiver {q_base['test_auc'].mean():.3f}, quiver + SAE {q_sae['test_auc'].mean():.3f} "
+    f"(difference {quiver_test['mean_diff']:+.3f}, 95 % CI [{quiver_test['ci_lo']:+.3f}, "
+    f"{quiver_test['ci_hi']:+.3f}], Wilcoxon p = {quiver_test['p_wilcoxon']:.3g}); an SAE probe is "
+    f"chosen on {n_sae_chosen} of {len(q_sae)} datasets (P1: 0.940 vs 0.937, 16 of 113)."))
+cmp_rows = [stats.compare_methods(res, "lr", lab, seed=prof.seed)
+            for lab in sorted(set(res.label)) if lab != "lr"]
+cmp = pd.concat([c for c in cmp_rows if len(c)], ignore_index=True) if any(len(c) for c in cmp_rows) else pd.DataFrame()
+display(cmp.round(4))
+
+# %% [markdown]
+# ## Per dataset: SAE probe against logistic regression
+
+# %%
+if len(sae_rows):
+    k_show = 16 if 16 in set(sae_rows.k) else int(sae_rows.k.max())
+    first = sorted(sae_rows.sae.unique())[0]
+    s = sae_rows[(sae_rows.sae == first) & (sae_rows.k == k_show)].set_index("dataset")["test_auc"]
+    b = res[res.method == "lr"].set_index("dataset")["test_auc"]
+    j = pd.concat([b.rename("lr"), s.rename("sae")], axis=1).dropna()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(j["lr"], j["sae"], s=12)
+    lo = float(min(j.min().min(), 0.5))
+    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
+    ax.set_xlabel("LR test AUC")
+    ax.set_ylabel(f"SAE {first} k={k_show} test AUC")
+    plt.tight_layout()
+    plt.show()
