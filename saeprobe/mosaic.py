@@ -80,7 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "binarize": [None, 0.0, 1.0],
     "widths": None,            # SAE widths used (None: every width the profile trains)
     "arch": None,              # SAE architecture (None: the first in the sae: section)
-    "main_width": None,        # width of the pooling grid (notebook 40); None: the smallest
+    "main_width": None,        # width of the pooling grid (notebook 40); None: the first SAE's width
     "C_grid": [0.01, 0.1, 1.0, 10.0, 100.0],
     "max_iter": 500,
     "test_size": 0.2,
@@ -184,7 +184,8 @@ def sae_table(profile) -> pd.DataFrame:
     """The profile's SAEs usable for P3: one per (layer, width) — the lowest seed of the chosen arch.
 
     Columns: ``layer, width, arch, name, spec`` (a :class:`saeprobe.saes.SAESpec`), ``main`` (True for
-    the width used by the pooling grid). Empty when the profile's ``sae:`` section defines no SAEs.
+    the width used by the pooling grid: ``p3.main_width``, else the width of the first SAE of that
+    architecture in the ``sae:`` section). Empty when the profile's ``sae:`` section defines no SAEs.
     """
     from saeprobe import saes
 
@@ -204,8 +205,10 @@ def sae_table(profile) -> pd.DataFrame:
     rows = [{"layer": k[0], "width": k[1], "arch": v.arch, "name": v.name, "spec": v} for k, v in sorted(best.items())]
     df = pd.DataFrame(rows)
     main_w = s["main_width"]
-    if main_w is None:
-        main_w = int(df.width.min())
+    if main_w is None:  # the profile's primary SAE: the width of the first spec of this architecture
+        main_w = int(specs[0].width)
+    if main_w not in set(df.width):
+        raise ValueError(f"profile {profile.name!r} p3.main_width {main_w} is not a trained width {sorted(set(df.width))}")
     df["main"] = df.width == main_w
     return df
 
