@@ -53,7 +53,9 @@ print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, res
 
 # %%
 model = load_profile_model(prof)
-main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))]
+archs = P1.get("sae_archs")
+main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
+              and (not archs or s.arch in archs)]
 sae_objs = {s.name: saes.get_sae(prof, s, model=model, progress=False) for s in main_specs}
 labels, feats = {}, {}
 for name in names:
