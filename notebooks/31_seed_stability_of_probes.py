@@ -99,7 +99,9 @@ for arch, lab in by_arch.items():
     for ds_name in datasets:
         ds = data.load_dataset(ds_name, max_rows=prof.max_rows, seed=prof.seed)
         X = activations.dataset_activations(prof, ds_name, hook=hook, reducer="last", model=model, progress=False)
-        split = regimes.standard_split(ds.labels, seed=prof.seed)
+        # P1 keeps 100 test rows; only tiny smoke subsets (<= 200 rows) keep a quarter instead
+        min_test = regimes.MIN_TEST if len(ds.labels) > 2 * regimes.MIN_TEST else len(ds.labels) // 4
+        split = regimes.standard_split(ds.labels, seed=prof.seed, min_test=min_test)
         tests[ds_name] = split.y_test
         for spec, sae in zip(groups[lab], loaded[lab]):
             codes = saes.encode(sae, X)
