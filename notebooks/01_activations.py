@@ -36,7 +36,6 @@ from myst_nb import glue
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -152,18 +151,15 @@ plt.show()
 #
 # Logistic regression ($C = 1$, standardised features) on P1's standard split (seed 42) of each
 # dataset, test ROC-AUC per layer. This is a sanity check, not P1's protocol: the P1 chapter tunes
-# $C$ on validation data and adds the other baselines. Profiles with fewer than 101 rows per dataset
-# (`smoke`) are too small for P1's split, which keeps 100 test rows; they use a stratified 50/50 split.
+# $C$ on validation data and adds the other baselines. Profiles with fewer than 200 rows per dataset
+# (`smoke`) are too small for P1's 100 test rows; they keep half the rows for test instead.
 
 # %%
 def split_of(ds):
-    try:
-        s = regimes.standard_split(ds.labels, seed=prof.seed)
-        return s.train_idx, s.test_idx, "P1 standard"
-    except ValueError:
-        tr, te = train_test_split(np.arange(len(ds)), test_size=0.5, stratify=ds.labels,
-                                  random_state=prof.seed)
-        return tr, te, "stratified 50/50"
+    # P1 keeps 100 test rows; tiny profiles (smoke) keep half the rows instead (not P1)
+    min_test = min(100, len(ds) // 2)
+    s = regimes.standard_split(ds.labels, seed=prof.seed, min_test=min_test)
+    return s.train_idx, s.test_idx, "P1 standard" if min_test == 100 else f"P1 rule, {min_test} test rows"
 
 
 auc_rows = []
