@@ -1,0 +1,158 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # P1, a hard regime: SAE probes against baselines as the regime parameter moves
+#
+# P1 (Kantamneni et al. 2025) asks whether SAE probes help where baselines should struggle. Means over
+# datasets, Gemma-2-9B layer 20:
+#
+# * **scarcity** (few training rows): LR 0.836, SAE 16k k=128 0.813 (mean over sizes);
+# * **imbalance** (positive fraction 5-95 %, train and test): LR 0.929, SAE 0.911;
+# * **label noise** (a fraction of training labels flipped): LR 0.941 / 0.905 / 0.757 / 0.498 at
+#   0 / 0.2 / 0.4 / 0.5, SAE k=16 0.904 / 0.891 / 0.803 / 0.498;
+# * **OOD** (train in distribution, test on the shifted file): LR 0.827, SAE k=128 0.723.
+#
+# P1's finding: no regime where SAE probes consistently win. This notebook runs one regime (the
+# `regime` parameter) with P1's splits, estimators and quiver on the profile's model and SAEs.
+# Numbers in the text are glued from the results table.
+
+# %% tags=["parameters"]
+profile = "cpu"
+regime = "ood"
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from saeprobe import data, load_profile, p1, regimes, saes, stats
+from saeprobe.activations import dataset_activations
+from saeprobe.models import load_profile_model
+
+prof = load_profile(profile)
+P1 = dict(prof.p1)
+min_test = int(P1.get("min_test", regimes.MIN_TEST))
+names = list(prof.ood_datasets) if regime == "ood" else prof.dataset_names()
+out_dir = prof.home_dir / "results" / "p1" / prof.name
+print(f"profile {prof.name}, regime {regime}: {len(names)} datasets")
+
+# %%
+model = load_profile_model(prof)
+archs = P1.get("sae_archs")
+main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
+              and (not archs or s.arch in archs)]
+sae_objs = {s.name: saes.get_sae(prof, s, model=model, progress=False) for s in main_specs}
+labels, ood_labels, feats = {}, {}, {}
+for name in names:
+    ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
+    labels[name] = np.asarray(ds.labels)
+    parts = [(False, dataset_activations(prof, name, model=model, progress=False))]
+    if regime == "ood":
+        ood_labels[name] = np.asarray(data.load_ood(name).labels)
+        parts.append((True, dataset_activations(prof, name, ood=True, model=model, progress=False)))
+    for ood, X in parts:
+        feats[(name, "resid", ood)] = X.numpy()
+        for sname, sae in sae_objs.items():
+            feats[(name, sname, ood)] = saes.encode(sae, X)
+
+
+def features(dataset, source, ood=False):
+    return feats[(dataset, source, ood)]
+
+
+def splits(dataset):
+    y = labels[dataset]
+    if regime == "scarcity":
+        return regimes.scarcity_splits(y, P1.get("scarcity_sizes"), seed=prof.seed, min_test=min_test)
+    if regime == "imbalance":
+        return regimes.imbalance_splits(y, P1.get("imbalance_fracs"), seed=prof.seed)
+    if regime == "label_noise":
+        return regimes.label_noise_splits(y, P1.get("noise_fracs"), seed=prof.seed, min_test=min_test)
+    if regime == "ood":
+        return [regimes.ood_split(y, ood_labels[dataset], seed=prof.seed)]
+    raise ValueError(f"unknown regime {regime!r}")
+
+
+usable, skipped = [], []
+for name in names:  # e.g. imbalance needs ~200 balanced rows; tiny profiles skip what P1's rules forbid
+    try:
+        splits(name)
+        usable.append(name)
+    except ValueError as exc:
+        skipped.append((name, str(exc)))
+if skipped:
+    display(pd.DataFrame(skipped, columns=["dataset skipped", "reason"]))
+
+# %%
+if not usable:
+    display(Markdown(f"**No dataset of profile `{prof.name}` is large enough for the {regime} regime** "
+                     "(see the reasons above); nothing to report."))
+    glue(f"p1_{regime}_delta", float("nan"), display=False)
+    glue(f"p1_{regime}_lr_auc", float("nan"), display=False)
+else:
+    specs = p1.specs_from_profile(prof, regime, saes=list(sae_objs))
+    res = p1.run_regime(regime, usable, specs, splits=splits, features=features, out_dir=out_dir,
+                        n_jobs=int(P1.get("n_jobs", 2)), progress=False)
+    res["label"] = res.apply(stats.method_label, axis=1)
+    print(f"{len(res)} cells, {res.attrs['n_computed']} computed in this run")
+
+# %% [markdown]
+# ## Mean test AUC against the regime parameter
+
+# %%
+if usable:
+    q_base = stats.quiver(res, include_sae=False).assign(label="quiver (baselines)")
+    q_sae = stats.quiver(res, include_sae=True).assign(label="quiver + SAE")
+    show = pd.concat([res[res.method.isin(["lr"]) | (res.method == "sae")], q_base, q_sae], ignore_index=True)
+    curve = show.groupby(["label", "param"], dropna=False)["test_auc"].mean().unstack(0)
+    display(curve.round(3))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    if regime == "ood" or curve.index.isna().all():
+        curve.T.plot.barh(ax=ax, legend=False)
+        ax.set_xlabel("mean test ROC-AUC")
+    else:
+        for col in curve.columns:
+            ax.plot(curve.index, curve[col], marker=".", label=col)
+        ax.set_xlabel({"scarcity": "training rows", "imbalance": "positive fraction",
+                       "label_noise": "flipped fraction"}.get(regime, "parameter"))
+        if regime == "scarcity":
+            ax.set_xscale("log")
+        ax.set_ylabel("mean test ROC-AUC")
+        ax.legend(fontsize=6)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ## Does adding SAE probes to the quiver help? (paired over datasets, per regime point)
+
+# %%
+if usable:
+    both = q_base[["dataset", "param", "test_auc"]].merge(
+        q_sae[["dataset", "param", "test_auc", "is_sae"]], on=["dataset", "param"], suffixes=("_base", "_sae"))
+    rows = []
+    for param, g in both.groupby("param", dropna=False):
+        t = stats.paired_test(g["test_auc_sae"], g["test_auc_base"], seed=prof.seed)
+        rows.append({"param": param, "n_datasets": t["n"], "delta": t["mean_diff"], "ci_lo": t["ci_lo"],
+                     "ci_hi": t["ci_hi"], "p_wilcoxon": t["p_wilcoxon"], "sae_chosen": int(g["is_sae"].sum())})
+    delta = pd.DataFrame(rows)
+    display(delta.round(4))
+    overall = stats.paired_test(both["test_auc_sae"], both["test_auc_base"], seed=prof.seed)
+    glue(f"p1_{regime}_delta", overall["mean_diff"], display=False)
+    glue(f"p1_{regime}_lr_auc", float(res[res.method == "lr"]["test_auc"].mean()), display=False)
+    display(Markdown(
+        f"Over all {regime} points, adding SAE probes to the quiver changes test AUC by "
+        f"{overall['mean_diff']:+.3f} (95 % CI [{overall['ci_lo']:+.3f}, {overall['ci_hi']:+.3f}], "
+        f"Wilcoxon p = {overall['p_wilcoxon']:.3g}); an SAE probe is picked in "
+        f"{int(both['is_sae'].sum())} of {len(both)} (dataset, point) cells."))
