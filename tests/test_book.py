@@ -47,6 +47,12 @@ def _sync_sources() -> None:
                     ignore=shutil.ignore_patterns("_generated", "__pycache__"))
     shutil.rmtree(WORK / "notebooks", ignore_errors=True)
     shutil.copytree(REPO / "notebooks", WORK / "notebooks", ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    # developer knob: SAEPROBE_BOOKTEST_ONLY=00_datasets,01_activations checks a book of just those
+    only = [n.strip() for n in os.environ.get("SAEPROBE_BOOKTEST_ONLY", "").split(",") if n.strip()]
+    if only:
+        for nb in (WORK / "notebooks").glob("*.py"):
+            if nb.stem not in only:
+                nb.unlink()
     # executed outputs of notebooks that no longer exist must not reach the book
     gen = WORK / "book" / "_generated"
     if gen.exists():
