@@ -1,0 +1,83 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The quiver of arrows across regimes (P1, Fig. 1)
+#
+# P1's headline: a practitioner with a "quiver" of baseline probes (LR, PCA, KNN, XGBoost, MLP),
+# choosing per dataset by validation AUC, gains nothing by adding SAE probes to the quiver, in any of
+# the five regimes (standard: 0.940 vs 0.937). This notebook reads the results tables written by
+# notebooks 10-14 (it computes nothing) and compares the two quivers per regime, with 95 % bootstrap
+# CIs over datasets and paired Wilcoxon tests.
+
+# %% tags=["parameters"]
+profile = "cpu"
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from saeprobe import load_profile, p1, stats
+
+prof = load_profile(profile)
+out_dir = prof.home_dir / "results" / "p1" / prof.name
+tables = {}
+for regime in ("standard", "scarcity", "imbalance", "label_noise", "ood"):
+    try:
+        tables[regime] = p1.load_results(out_dir, regime)
+    except FileNotFoundError as exc:
+        print(f"{regime}: {exc}")
+
+# %%
+rows, deltas = [], []
+for regime, df in tables.items():
+    if df.empty:
+        continue
+    qb = stats.quiver(df, include_sae=False)
+    qs = stats.quiver(df, include_sae=True)
+    for lab, q in (("baseline quiver", qb), ("quiver + SAE", qs)):
+        per_ds = q.groupby("dataset")["test_auc"].mean()  # average over regime points first
+        ci = stats.bootstrap_ci(per_ds, seed=prof.seed)
+        rows.append({"regime": regime, "quiver": lab, "mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n})
+    m = qb.merge(qs, on=["dataset", "param"], suffixes=("_b", "_s"), how="inner")
+    per = m.groupby("dataset")[["test_auc_b", "test_auc_s", "is_sae_s"]].mean()
+    t = stats.paired_test(per["test_auc_s"], per["test_auc_b"], seed=prof.seed)
+    deltas.append({"regime": regime, "delta": t["mean_diff"], "ci_lo": t["ci_lo"], "ci_hi": t["ci_hi"],
+                   "p_wilcoxon": t["p_wilcoxon"], "n_datasets": t["n"],
+                   "share_sae_chosen": float(m["is_sae_s"].mean())})
+    glue(f"p1_quiver_delta_{regime}", t["mean_diff"], display=False)
+summary, delta = pd.DataFrame(rows), pd.DataFrame(deltas)
+display(summary.round(3))
+display(delta.round(4))
+
+# %%
+if len(summary):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    piv = summary.pivot(index="regime", columns="quiver", values="mean")
+    err_lo = piv - summary.pivot(index="regime", columns="quiver", values="lo")
+    err_hi = summary.pivot(index="regime", columns="quiver", values="hi") - piv
+    piv.plot.bar(ax=axes[0], yerr=[err_lo.T.values, err_hi.T.values], capsize=3, rot=20)
+    axes[0].set_ylabel("mean test ROC-AUC (95 % CI)")
+    axes[0].set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
+    axes[1].errorbar(delta["regime"], delta["delta"],
+                     yerr=[delta["delta"] - delta["ci_lo"], delta["ci_hi"] - delta["delta"]], fmt="o", capsize=3)
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set_ylabel("quiver+SAE minus baseline quiver")
+    plt.setp(axes[1].get_xticklabels(), rotation=20)
+    plt.tight_layout()
+    plt.show()
+    wins = delta[(delta["ci_lo"] > 0)]["regime"].tolist()
+    display(Markdown(
+        "Regimes where adding SAE probes helps with a 95 % CI above zero: "
+        + (", ".join(wins) if wins else "none") + " (P1: none)."))
