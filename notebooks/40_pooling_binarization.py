@@ -91,7 +91,11 @@ if not sae.empty:
         ax.set_title(f"layer {layer}")
         ax.set_xlabel("mean test macro F1")
         ax.set_xlim(max(0.0, np.nanmin(sub.values) - 0.1), 1.0)
-    axes[0].legend(title="binarize", loc="lower left", fontsize=8)
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), title="binarize", loc="center left",
+                    bbox_to_anchor=(1.0, 0.5), fontsize=8)
     plt.tight_layout()
     plt.show()
 else:
