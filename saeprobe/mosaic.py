@@ -88,6 +88,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 42,
     "n_boot": 2000,
     "crosslingual": list(CROSSLINGUAL),
+    "ood_max_rows": None,      # None: the whole OOD file (nb 42); an int subsamples it (smoke)
     "cross_model": {"model_a": "google/gemma-2-2b", "model_b": "google/gemma-2-9b-it"},
 }
 
@@ -253,7 +254,10 @@ def _texts_sha(texts: Sequence[str]) -> str:
 def _load_texts(profile, dataset: str, ood: bool):
     from saeprobe import data
 
-    return data.load_ood(dataset) if ood else data.load_dataset(dataset, max_rows=profile.max_rows, seed=profile.seed)
+    if ood:  # p3.ood_max_rows: a class-proportional subsample of the OOD file (smoke); None: all of it
+        mr = (profile.p3 or {}).get("ood_max_rows")
+        return data.load_ood(dataset, max_rows=None if mr is None else int(mr), seed=profile.seed)
+    return data.load_dataset(dataset, max_rows=profile.max_rows, seed=profile.seed)
 
 
 def _feature_entry(profile, ds, hook, sae_id, forms, identity, ood):
@@ -726,7 +730,10 @@ def crosslingual(profile, configs: Sequence[Config], *, saes_by_hook=None, model
     for name in tqdm(names, desc="cross-lingual", disable=not progress):
         name = data.resolve_name(name)
         ds = _load_texts(prof, name, False)
-        ood = data.load_ood(name)
+        ood = _load_texts(prof, name, True)
+        # the hidden-state cache holds every (non-empty) row of the OOD file: map the subsample onto it
+        full_pos = {int(p): i for i, p in enumerate(data.load_ood(name).row_index)}
+        rows_o = np.array([full_pos[int(p)] for p in ood.row_index], dtype=np.int64)
         y, yo = ds.labels, ood.labels
         train, test, inner, val = split(y, test_size=s["test_size"], val_size=s["val_size"], seed=s["seed"])
         need = [c for c in configs if c.kind == "sae"]
@@ -757,7 +764,7 @@ def crosslingual(profile, configs: Sequence[Config], *, saes_by_hook=None, model
                 X = activations.dataset_activations(prof, name, hook=h, reducer=c.pooling, model=model,
                                                     progress=progress).numpy().astype(np.float64)
                 Xo = activations.dataset_activations(prof, name, hook=h, reducer=c.pooling, ood=True, model=model,
-                                                     progress=progress).numpy().astype(np.float64)
+                                                     progress=progress).numpy().astype(np.float64)[rows_o]
                 Xs, (mu, sd) = _standardize(X, train)
                 res = c_path(Xs, y, train, val, inner, test, s["C_grid"], max_iter=s["max_iter"],
                              extra={"ood": ((Xo - mu) / sd, yo)})
