@@ -437,6 +437,13 @@ if "topk" in main:
     cmp_rows.append({"claim": "shared (dec AND enc), TopK", "P2 (paper)": pw[near],
                      "ours": b["shared"], "ours 95% CI": ci(b["shared_lo"], b["shared_hi"]),
                      "ours setting": f"{b['group']} (paper at {near} latents, k32)"})
+if "topk" in main:
+    b = main["topk"]
+    toks = int(groups[b["group"]][0].tokens)
+    pt = matching.P2_PAPER["shared_by_tokens"]
+    cmp_rows.append({"claim": "shared (dec AND enc) vs training tokens, TopK", "P2 (paper)": pt[min(pt)],
+                     "ours": b["shared"], "ours 95% CI": ci(b["shared_lo"], b["shared_hi"]),
+                     "ours setting": f"{toks:,} tokens (paper: {min(pt):.1e} tokens; sharing rises with tokens)"})
 if multi:
     best = max(multi.values(), key=lambda r: r.n_saes)
     cmp_rows.append({"claim": "latents in no other seed", "P2 (paper)": matching.P2_PAPER["orphan_fraction_9_seeds"][9],
