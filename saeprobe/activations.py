@@ -107,8 +107,16 @@ def _batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def _run_batches(model, token_ids, hooks, batch_size, desc, progress):
-    """Yield ``(indices, {hook: acts [B, T, d]}, mask [B, T], last [B], ids [B, T])`` per batch."""
+def run_batches(model, token_ids: Sequence[Sequence[int]], hooks: Sequence[str], batch_size: int = 32,
+                desc: str = "activations", progress: bool = True):
+    """The one-pass, multi-hook batch loop behind every extractor (public for pooling code).
+
+    ``token_ids`` come from :func:`tokenize`. Texts are grouped into length-sorted batches of up to
+    ``batch_size`` and run once through the model up to the deepest hook (``stop_at_layer``, inference
+    mode). Yields per batch ``(indices [B], {hook: acts FloatTensor [B, T, d_model]}, mask [B, T],
+    last [B], ids LongTensor [B, T])``: ``indices`` are positions in ``token_ids``; ``mask`` is True on
+    real non-BOS tokens (padding and BOS False); ``last`` is each row's last real position.
+    """
     layers = [hook_layer(model, h) for h in hooks]
     stop = max(layers) + 1
     has_bos = model.tokenizer.bos_token_id is not None
@@ -164,7 +172,7 @@ def extract(model, texts: Sequence[str], hooks: str | Sequence[str], *, max_len:
     token_ids = tokenize(model, texts, max_len)
     n = len(token_ids)
     out: dict[str, dict[str, torch.Tensor]] = {h: {} for h in hooks}
-    for idx, acts, mask, last, _ in _run_batches(model, token_ids, hooks, batch_size, "extract", progress):
+    for idx, acts, mask, last, _ in run_batches(model, token_ids, hooks, batch_size, "extract", progress):
         where = torch.tensor(idx)
         for h in hooks:
             for name, fn in red.items():
@@ -183,7 +191,7 @@ def iter_token_acts(model, texts: Sequence[str], hook: str, *, max_len: int = 10
     (longest texts first); only one batch is ever in memory.
     """
     token_ids = tokenize(model, texts, max_len)
-    for idx, acts, mask, last, ids in _run_batches(model, token_ids, [hook], batch_size, "tokens", progress):
+    for idx, acts, mask, last, ids in run_batches(model, token_ids, [hook], batch_size, "tokens", progress):
         a = acts[hook].cpu()
         m = mask.cpu()
         for r, i in enumerate(idx):

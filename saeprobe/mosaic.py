@@ -352,10 +352,10 @@ def _pool_pass(model, texts, saes_by_hook, forms, s, profile, progress):
     top_ns = sorted({t for _, t in forms})
     rows: dict[tuple, dict[tuple, list]] = {(h, k): {f: [None] * n for f in forms}
                                             for h in hooks for k in saes_by_hook[h]}
-    # activations._run_batches is the extractor's one-pass, multi-hook batch loop (same tokenization,
+    # activations.run_batches is the extractor's one-pass, multi-hook batch loop (same tokenization,
     # truncation and padding as extract / iter_token_acts).
-    for idx, acts, mask, last, _ in activations._run_batches(model, token_ids, hooks, profile.batch_size,
-                                                            "P3 features", progress):
+    for idx, acts, mask, last, _ in activations.run_batches(model, token_ids, hooks, profile.batch_size,
+                                                           "P3 features", progress):
         m = mask.cpu()
         lens = m.sum(1).tolist()
         starts = np.concatenate([[0], np.cumsum(lens)]).astype(int)

@@ -147,21 +147,15 @@ def _token_pass(model: Any, texts: Sequence[str], hooks: Sequence[str], max_len:
 
     per = {h: [None] * len(texts) for h in hooks}
     ids_per: list = [None] * len(texts)
-    if hasattr(A, "_run_batches"):  # one pass serves every hook
-        token_ids = A.tokenize(model, texts, max_len)
-        for idx, acts, mask, _, ids in A._run_batches(model, token_ids, list(hooks), batch_size, "SAE corpus", progress):
-            m = mask.cpu()
-            for h in hooks:
-                a = acts[h].cpu()
-                for r, i in enumerate(idx):
-                    per[h][i] = a[r][m[r]].clone()
-            for r, i in enumerate(idx):
-                ids_per[i] = ids[r][m[r]].clone()
-    else:  # public API: one pass per hook
+    token_ids = A.tokenize(model, texts, max_len)
+    for idx, acts, mask, _, ids in A.run_batches(model, token_ids, list(hooks), batch_size, "SAE corpus", progress):
+        m = mask.cpu()
         for h in hooks:
-            for i, a, ids in A.iter_token_acts(model, texts, h, max_len=max_len, batch_size=batch_size, progress=progress):
-                per[h][i] = a
-                ids_per[i] = ids
+            a = acts[h].cpu()
+            for r, i in enumerate(idx):
+                per[h][i] = a[r][m[r]].clone()
+        for r, i in enumerate(idx):
+            ids_per[i] = ids[r][m[r]].clone()
     tix = torch.cat([torch.full((len(r),), i, dtype=torch.long) for i, r in enumerate(ids_per)])
     tok = torch.cat([r.long() for r in ids_per])
     return {h: torch.cat(per[h]).float() for h in hooks}, tok, tix
