@@ -175,8 +175,7 @@ def visited(built_book, server, browser):
         page.goto(urljoin(server, rel), wait_until="load")
         page.wait_for_load_state("networkidle")
         info = page.evaluate(_INSPECT)
-        if rel in ("book/intro.html", "book/_generated/00_datasets.html", "book/_generated/01_activations.html"):
-            page.screenshot(path=str(shots / (Path(rel).stem + ".png")), full_page=True)
+        page.screenshot(path=str(shots / (Path(rel).stem + ".png")), full_page=True)  # every page, to look at
         report[rel] = {**current, **info}
         page.close()
     context.close()
