@@ -93,7 +93,9 @@ def specs_from_profile(profile, regime: str, saes: Sequence[str] = ()) -> list[d
     """Method specs of one regime from ``profile.p1`` (see the ``p1:`` section of the profiles).
 
     Standard: ``methods`` + SAE probes with ``sae_ks_standard``; other regimes: ``regime_methods`` +
-    ``sae_ks_other``; OOD SAE probes use ``ood_sae`` (P1: k=128, L1, raw ranking).
+    ``sae_ks_other``; OOD SAE probes use ``ood_sae`` (P1: k=128, L1, raw ranking). With
+    ``regime_sae_widths`` set, the non-standard regimes use only the SAEs of those widths (P1 ran its
+    regimes on the 16k SAE only; the standard regime keeps every SAE, P1's width sweep).
     """
     cfg = dict(profile.p1 or {})
     scale = cfg.get("lr_scale", "center")
@@ -107,6 +109,16 @@ def specs_from_profile(profile, regime: str, saes: Sequence[str] = ()) -> list[d
         if m == "xgb" and cfg.get("xgb_draws", 10) != 10:
             spec["n_iter"] = int(cfg["xgb_draws"])
         specs.append(spec)
+    widths = cfg.get("regime_sae_widths")
+    if saes and regime != "standard" and widths:
+        from saeprobe.saes import sae_specs
+
+        width_of = {s.name: s.width for s in sae_specs(profile)}
+        keep = [n for n in saes if width_of.get(n) in {int(w) for w in widths}]
+        if not keep:
+            raise ValueError(f"p1.regime_sae_widths={list(widths)} matches none of the SAEs {list(saes)}; "
+                             "list widths of the profile's sae: section or drop the key")
+        saes = keep
     if saes:
         if regime == "ood":
             ood = dict(cfg.get("ood_sae", {"k": 128, "penalty": "l1", "ranking": "raw"}))

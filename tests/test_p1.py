@@ -122,9 +122,19 @@ def test_specs_from_profile():
     std = p1.specs_from_profile(prof, "standard", saes=["16k"])
     assert [s["method"] for s in std[:5]] == ["lr", "pca", "knn", "xgb", "mlp"]
     assert [s["k"] for s in std[5:]] == prof.p1["sae_ks_standard"]
-    ood = p1.specs_from_profile(prof, "ood", saes=["16k"])
-    assert ood[-1] == {"penalty": "l1", "ranking": "raw", "method": "sae", "sae": "16k", "k": 128}
-    assert [s["k"] for s in p1.specs_from_profile(prof, "scarcity", saes=["a"]) if s["method"] == "sae"] == [16, 128]
+    from saeprobe.saes import sae_specs
+
+    main = [s for s in sae_specs(prof) if s.seed == 0 and s.layer == prof.main_layer and s.arch == "topk"]
+    names = [s.name for s in main]
+    wide = [s.name for s in main if s.width in prof.p1["regime_sae_widths"]]
+    assert len(names) == 2 and len(wide) == 1           # two widths in the standard regime, one elsewhere
+    assert {s["sae"] for s in p1.specs_from_profile(prof, "standard", saes=names) if s["method"] == "sae"} == set(names)
+    ood = p1.specs_from_profile(prof, "ood", saes=names)
+    assert ood[-1] == {"penalty": "l1", "ranking": "raw", "method": "sae", "sae": wide[0], "k": 128}
+    sc = [s for s in p1.specs_from_profile(prof, "scarcity", saes=names) if s["method"] == "sae"]
+    assert [s["k"] for s in sc] == [16, 128] and {s["sae"] for s in sc} == set(wide)
+    with pytest.raises(ValueError, match="regime_sae_widths"):
+        p1.specs_from_profile(prof, "scarcity", saes=["16k"])
 
 
 @pytest.mark.real
