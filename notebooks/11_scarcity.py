@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # P1, a hard regime: SAE probes against baselines as the regime parameter moves
+# # P1, data scarcity: SAE probes against baselines as the training set shrinks
 #
 # P1 (Kantamneni et al. 2025) asks whether SAE probes help where baselines should struggle. Means over
 # datasets, Gemma-2-9B layer 20:
@@ -25,6 +25,10 @@
 # P1's finding: no regime where SAE probes consistently win. This notebook runs one regime (the
 # `regime` parameter) with P1's splits, estimators and quiver on the profile's model and SAEs.
 # Numbers in the text are glued from the results table.
+#
+# The imbalance, label-noise and OOD pages are this notebook run with `regime` set to
+# `imbalance`, `label_noise` or `ood` (`notebooks/variants.yaml`; by hand:
+# `python -m saeprobe.book run --only 13_label_noise`, or papermill with `-p regime label_noise`).
 
 # %% tags=["parameters"]
 profile = "cpu"

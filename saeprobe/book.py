@@ -15,6 +15,10 @@ manifest records it). A notebook is skipped when nothing it depends on changed: 
 of the profile file, of the saeprobe package source and of the parameters. A failing cell stops the run
 with a message naming the notebook, the cell and the error, and exit status 1.
 
+One source can be executed several times with different fixed parameters: ``notebooks/variants.yaml``
+maps a notebook name to ``{source: NN_x.py, parameters: {...}, title: "..."}`` (e.g. the P1 regime
+notebook run once per regime); each variant is planned, hashed and rendered as a notebook of its own.
+
 ``build`` runs ``jupyter-book build . -W -n --keep-going`` (strict: any warning, e.g. a missing glue
 key, fails the build) and prints the page to open.
 """
@@ -38,6 +42,7 @@ GENERATED = Path("book") / "_generated"
 MANIFEST = "manifest.json"
 KERNEL_NAME = "python3"
 NOTEBOOK_RE = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.py$")
+VARIANTS = Path("notebooks") / "variants.yaml"
 MATHJAX_JS = Path(".cache") / "mathjax" / "site" / "mathjax" / "tex-svg.js"
 
 
@@ -65,7 +70,44 @@ def list_notebooks(root: Path) -> list[Path]:
     return sorted(p for p in (root / "notebooks").glob("*.py") if NOTEBOOK_RE.match(p.name))
 
 
-def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
+@dataclass(frozen=True)
+class Entry:
+    """One executed notebook: ``book/_generated/<name>.ipynb`` from ``source`` with ``fixed`` parameters
+    (empty for a plain ``notebooks/NN_*.py``) and, for a variant, its own page ``title``."""
+    name: str
+    source: Path
+    fixed: tuple = ()
+    title: str | None = None
+
+    @property
+    def stem(self) -> str:
+        return self.name
+
+
+def list_entries(root: Path) -> list[Entry]:
+    """Every notebook to execute, in order: the sources plus the variants of ``notebooks/variants.yaml``."""
+    entries = {p.stem: Entry(p.stem, p) for p in list_notebooks(root)}
+    vfile = root / VARIANTS
+    if vfile.exists():
+        import yaml
+
+        spec = yaml.safe_load(vfile.read_text()) or {}
+        for name, v in spec.items():
+            name = str(name)
+            where = f"{VARIANTS.as_posix()}: {name}"
+            if not NOTEBOOK_RE.match(name + ".py") or name in entries:
+                raise SystemExit(f"saeprobe.book: {where}: a variant needs a new NN_name (not a source's name)")
+            if not isinstance(v, dict) or "source" not in v:
+                raise SystemExit(f"saeprobe.book: {where}: give `source: NN_x.py` and `parameters: {{...}}`")
+            src = root / "notebooks" / str(v["source"])
+            if not src.exists():
+                raise SystemExit(f"saeprobe.book: {where}: source {src.name} does not exist in notebooks/")
+            params = dict(v.get("parameters") or {})
+            entries[name] = Entry(name, src, tuple(sorted(params.items())), v.get("title"))
+    return [entries[k] for k in sorted(entries)]
+
+
+def select(notebooks: list, only: list[str] | None) -> list:
     """Filter by ``--only`` (``00_datasets``, ``00_datasets.py``, ``00`` or ``datasets`` all work)."""
     if not only:
         return notebooks
@@ -119,10 +161,13 @@ class Plan:
     output: Path
     key: str
     inputs: dict
+    title: str | None = None
 
 
-def plan_for(root: Path, source: Path, profile: str, params: dict, pkg_hash: str) -> Plan:
-    """What executing ``source`` depends on, and the manifest key summarising it."""
+def plan_for(root: Path, source: Path, profile: str, params: dict, pkg_hash: str,
+             name: str | None = None, title: str | None = None) -> Plan:
+    """What executing ``source`` (as notebook ``name``, default its stem) depends on, and the manifest
+    key summarising it."""
     inputs = {
         "notebook": _sha(source.read_bytes()),
         "profile": profile,
@@ -130,8 +175,10 @@ def plan_for(root: Path, source: Path, profile: str, params: dict, pkg_hash: str
         "package": pkg_hash,
         "parameters": _sha(json.dumps(params, sort_keys=True).encode()),
     }
+    if title:
+        inputs["title"] = _sha(title.encode())
     key = _sha(json.dumps(inputs, sort_keys=True).encode())
-    return Plan(source, root / GENERATED / (source.stem + ".ipynb"), key, inputs)
+    return Plan(source, root / GENERATED / ((name or source.stem) + ".ipynb"), key, inputs, title)
 
 
 def read_manifest(root: Path) -> dict:
@@ -239,6 +286,11 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
     nb = jupytext.read(plan.source)
     nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata.setdefault("language_info", {"name": "python"})
+    if plan.title:  # a variant's own page title replaces the source's first heading
+        md = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), None)
+        if md is not None:
+            head, _, rest = md.source.lstrip().partition("\n")
+            md.source = f"# {plan.title}" + (f"\n{rest}" if rest else "")
     # a note naming the profile goes right after the title cell
     first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
     nb.cells.insert(first_md + 1, nbformat.v4.new_markdown_cell(_profile_note(profile, params)))
@@ -273,7 +325,8 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
             os.replace(tmp_out, failed)
         except Exception:
             done = nb
-        raise NotebookFailed(_failure_message(plan.source, done, err)
+        variant = "" if plan.output.stem == plan.source.stem else f"{plan.output.stem}: "
+        raise NotebookFailed(variant + _failure_message(plan.source, done, err)
                              + (f"\n  partial output: {failed}" if failed.exists() else "")) from None
     finally:
         tmp_in.unlink(missing_ok=True)
@@ -297,27 +350,28 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     params = dict(params or {})
     rootp = find_root(root)
     profile_file(profile)  # validate early
-    notebooks = select(list_notebooks(rootp), only)
+    notebooks = select(list_entries(rootp), only)
     if not notebooks:
         raise SystemExit(f"saeprobe.book: no notebooks/NN_*.py under {rootp}")
     pkg = package_hash()
     manifest = read_manifest(rootp)
     # executed notebooks whose source is gone must not stay in the book
-    sources = {p.stem for p in list_notebooks(rootp)}
+    sources = {e.name for e in list_entries(rootp)}
     stale = [k for k in manifest["notebooks"] if k not in sources]
     for old in (rootp / GENERATED).glob("[0-9][0-9]_*.ipynb"):
         stem = old.name.removesuffix(".ipynb").removesuffix(".FAILED")
         if stem not in sources:
             old.unlink()
             manifest["notebooks"].pop(stem, None)
-            print(f"removed {old.relative_to(rootp)} (no notebooks/{stem}.py)", flush=True)
+            print(f"removed {old.relative_to(rootp)} (no notebooks/{stem}.py nor variant)", flush=True)
     for k in stale:
         manifest["notebooks"].pop(k, None)
     if stale:
         write_manifest(rootp, manifest)
     status = {}
     for i, source in enumerate(notebooks, 1):
-        plan = plan_for(rootp, source, profile, params, pkg)
+        nb_params = {**dict(source.fixed), **params}
+        plan = plan_for(rootp, source.source, profile, nb_params, pkg, name=source.name, title=source.title)
         entry = manifest["notebooks"].get(source.stem, {})
         rel = plan.output.relative_to(rootp)
         if not force and entry.get("key") == plan.key and plan.output.exists():
@@ -327,9 +381,9 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
         print(f"[{i}/{len(notebooks)}] {source.stem}: executing with profile {profile} ...", flush=True)
         manifest["notebooks"].pop(source.stem, None)
         write_manifest(rootp, manifest)
-        secs = execute(plan, profile, params, root=rootp, log_output=log_output)
+        secs = execute(plan, profile, nb_params, root=rootp, log_output=log_output)
         manifest["notebooks"][source.stem] = {
-            "key": plan.key, "inputs": plan.inputs, "profile": profile, "parameters": params,
+            "key": plan.key, "inputs": plan.inputs, "profile": profile, "parameters": nb_params,
             "output": rel.as_posix(), "seconds": round(secs, 1),
             "executed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "python": sys.executable,
@@ -350,7 +404,7 @@ def build(root: str | os.PathLike | None = None, strict: bool = True) -> Path:
             f"saeprobe.book: local MathJax missing ({MATHJAX_JS}); run `make mathjax` "
             "(npm install mathjax@3) so pages render math without a CDN"
         )
-    sources = list_notebooks(rootp)
+    sources = list_entries(rootp)
     missing = [p.stem for p in sources if not (rootp / GENERATED / (p.stem + ".ipynb")).exists()]
     if missing:
         print(f"saeprobe.book: not executed yet, left out of the book: {missing} "
@@ -418,8 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     rootp = find_root(args.root)
     manifest = read_manifest(rootp)
     pkg = package_hash()
-    for source in list_notebooks(rootp):
-        plan = plan_for(rootp, source, args.profile, {}, pkg)
+    for source in list_entries(rootp):
+        plan = plan_for(rootp, source.source, args.profile, dict(source.fixed), pkg, name=source.name,
+                        title=source.title)
         entry = manifest["notebooks"].get(source.stem)
         state = ("not executed" if not entry or not plan.output.exists() else
                  "up to date" if entry["key"] == plan.key else f"stale (last run: profile {entry['profile']})")

@@ -23,6 +23,9 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
+import yaml
+
+from saeprobe import book
 
 pytestmark = pytest.mark.book
 
@@ -50,14 +53,21 @@ def _sync_sources() -> None:
     # developer knob: SAEPROBE_BOOKTEST_ONLY=00_datasets,01_activations checks a book of just those
     only = [n.strip() for n in os.environ.get("SAEPROBE_BOOKTEST_ONLY", "").split(",") if n.strip()]
     if only:
+        keep = {e.name: e for e in book.list_entries(WORK) if e.name in only}
+        sources = {e.source.name for e in keep.values()}
         for nb in (WORK / "notebooks").glob("*.py"):
-            if nb.stem not in only:
+            if nb.stem not in only and nb.name not in sources:
                 nb.unlink()
+        variants = WORK / book.VARIANTS
+        if variants.exists():
+            spec = yaml.safe_load(variants.read_text()) or {}
+            variants.write_text(yaml.safe_dump({k: v for k, v in spec.items() if k in keep}))
     # executed outputs of notebooks that no longer exist must not reach the book
     gen = WORK / "book" / "_generated"
+    names = {e.name for e in book.list_entries(WORK)}
     if gen.exists():
         for nb in gen.glob("*.ipynb"):
-            if not (WORK / "notebooks" / (nb.stem + ".py")).exists():
+            if nb.stem not in names:
                 nb.unlink()
     # the locally installed MathJax (make mathjax) is reached through .cache/mathjax like in the repo
     link = WORK / ".cache" / "mathjax"
@@ -184,8 +194,10 @@ def visited(built_book, server, browser):
 
 def test_book_builds_all_notebooks(built_book):
     pages = _pages(built_book)
-    for src in sorted((WORK / "notebooks").glob("[0-9][0-9]_*.py")):  # the copy that was built
-        assert f"book/_generated/{src.stem}.html" in pages, f"{src.name} is not in the book"
+    entries = book.list_entries(WORK)  # the copy that was built: sources and their variants
+    assert len(entries) >= len(list((WORK / "notebooks").glob("[0-9][0-9]_*.py")))
+    for e in entries:
+        assert f"book/_generated/{e.name}.html" in pages, f"{e.name} ({e.source.name}) is not in the book"
     assert "book/intro.html" in pages and "book/reproduce.html" in pages
     assert (built_book / "mathjax" / "tex-svg.js").exists(), "MathJax not copied into the build"
 

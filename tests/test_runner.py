@@ -145,3 +145,24 @@ def test_outputs_of_deleted_notebooks_are_pruned(tmp_path):
     assert res.returncode == 0 and "unchanged" in res.stdout, res.stderr
     assert not (gen / "01_gone.ipynb").exists(), "stale page would stay in the book"
     assert "01_gone" not in json.loads((gen / "manifest.json").read_text())["notebooks"]
+
+
+def test_variants_run_one_source_with_fixed_parameters(tmp_path):
+    """notebooks/variants.yaml: one source, executed again under another name with other parameters
+    and its own page title; a bad variant is a one-line error."""
+    root = _repo(tmp_path, **{"00_ok": OK})
+    (root / "notebooks" / "variants.yaml").write_text(
+        "01_seven:\n  source: 00_ok.py\n  parameters: {extra: 7}\n  title: Seven\n")
+    assert [e.name for e in book.list_entries(root)] == ["00_ok", "01_seven"]
+    res = _run(root)
+    assert res.returncode == 0, res.stderr
+    gen = root / "book" / "_generated"
+    assert "EXTRA 0" in _outputs(gen / "00_ok.ipynb") and "EXTRA 7" in _outputs(gen / "01_seven.ipynb")
+    cells = json.loads((gen / "01_seven.ipynb").read_text())["cells"]
+    assert "".join(cells[0]["source"]).startswith("# Seven")
+    assert "unchanged" in _run(root, "--only", "01_seven").stdout  # hashed like any notebook
+    (root / "notebooks" / "variants.yaml").write_text("01_bad:\n  source: 00_missing.py\n")
+    bad = _run(root)
+    assert bad.returncode != 0 and "00_missing.py does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    (root / "notebooks" / "variants.yaml").write_text("00_ok:\n  source: 00_ok.py\n")
+    assert "new NN_name" in _run(root).stderr
