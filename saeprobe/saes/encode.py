@@ -279,16 +279,42 @@ class DiskEncoder:
 
         self.cfg = _Cfg()
 
+    def _columns(self, fh, a: int, b: int) -> torch.Tensor:
+        """``W_enc[:, a:b]`` read with positioned reads (no mmap, so no mapped file pages count
+        towards RSS): one contiguous run of ``b - a`` values per input dimension. ``[d_in, b-a]``."""
+        start, dtype, size = self._w_layout
+        d_in, d = self.cfg.d_in, self.cfg.d_sae
+        buf = bytearray(d_in * (b - a) * size)
+        run = (b - a) * size
+        for r in range(d_in):
+            fh.seek(start + (r * d + a) * size)
+            fh.readinto(memoryview(buf)[r * run:(r + 1) * run])
+        return torch.frombuffer(buf, dtype=dtype).reshape(d_in, b - a).float()
+
+    def _layout(self) -> tuple[int, torch.dtype, int]:
+        """(byte offset of ``W_enc``'s data, torch dtype, bytes per value) from the safetensors header."""
+        dtypes = {"F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2)}
+        with open(self._w_file, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            meta = json.loads(fh.read(n))["W_enc"]
+        if meta["dtype"] not in dtypes:
+            raise ValueError(f"DiskEncoder: W_enc dtype {meta['dtype']} not supported (F32/F16/BF16)")
+        return 8 + n + int(meta["data_offsets"][0]), *dtypes[meta["dtype"]]
+
     def _blocks(self) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
         from safetensors import safe_open
 
         d = self.cfg.d_sae
-        for a in range(0, d, self.col_block):
-            b = min(d, a + self.col_block)
-            with safe_open(str(self._w_file), framework="pt") as f:
-                w = f.get_slice("W_enc")[:, a:b].float()
-                dnorm = f.get_slice("W_dec")[a:b, :].float().norm(dim=-1) if self.rescale else None
-            yield a, b, w, dnorm
+        self._w_layout = self._layout()
+        with open(self._w_file, "rb", buffering=0) as fh:
+            for a in range(0, d, self.col_block):
+                b = min(d, a + self.col_block)
+                w = self._columns(fh, a, b)
+                dnorm = None
+                if self.rescale:
+                    with safe_open(str(self._w_file), framework="pt") as f:
+                        dnorm = f.get_slice("W_dec")[a:b, :].float().norm(dim=-1)
+                yield a, b, w, dnorm
 
     @torch.no_grad()
     def encode(self, acts, *, top_k=None, mem_mb=256, batch_rows=None, progress=False) -> sp.csr_matrix:
