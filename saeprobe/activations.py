@@ -26,6 +26,8 @@ from typing import Callable, Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from saeprobe.config import no_bar
+
 log = logging.getLogger("saeprobe.activations")
 
 #: Bump when a change to this module changes the numbers it produces (part of every cache key).
@@ -123,7 +125,7 @@ def run_batches(model, token_ids: Sequence[Sequence[int]], hooks: Sequence[str],
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     lengths = [len(r) for r in token_ids]
     device = next(model.parameters()).device
-    bar = tqdm(total=sum(lengths), desc=desc, unit="tok", disable=not progress, leave=False)
+    bar = tqdm(total=sum(lengths), desc=desc, unit="tok", disable=no_bar(progress), leave=False)
     try:
         for idx in _batches(lengths, batch_size):
             T = max(lengths[i] for i in idx)
@@ -301,7 +303,7 @@ def profile_activations(profile, *, include_ood: bool = True, progress: bool = T
     if include_ood:
         jobs += [(d, True) for d in profile.ood_datasets]
     rows = []
-    for name, ood in tqdm(jobs, desc="datasets", disable=not progress):
+    for name, ood in tqdm(jobs, desc="datasets", disable=no_bar(progress)):
         t0 = time.perf_counter()
         acts = dataset_activations(profile, name, ood=ood, progress=progress)
         rows.append({"dataset": name, "ood": ood, "n_rows": acts.shape[0], "d_model": acts.shape[1],

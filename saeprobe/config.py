@@ -18,6 +18,13 @@ import yaml
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
 
+def no_bar(progress: bool) -> bool:
+    """``disable=`` for tqdm: no bar when ``progress`` is false or ``TQDM_DISABLE`` is set (the book
+    runner sets it so rendered pages carry no progress-bar text; an explicit ``disable=False`` would
+    otherwise override tqdm's own reading of that variable)."""
+    return (not progress) or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def default_home() -> Path:
     """Root folder for caches (model weights, activations, SAEs, results).
 

@@ -618,7 +618,9 @@ def multi_seed(
     rows = []
     from tqdm.auto import tqdm
 
-    for i, j in tqdm(pairs, desc="matching pairs", disable=not progress):
+    from saeprobe.config import no_bar
+
+    for i, j in tqdm(pairs, desc="matching pairs", disable=no_bar(progress)):
         r = match(weights[i], weights[j], threshold=threshold, encoder=definition == "both", block_rows=block_rows,
                   candidates=candidates, device=device, cache_dir=cache_dir)
         fwd = r.shared() if definition == "both" else r.shared_decoder()

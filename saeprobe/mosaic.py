@@ -48,6 +48,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
+from saeprobe.config import no_bar
 
 log = logging.getLogger("saeprobe.mosaic")
 
@@ -613,7 +614,7 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
                                                     progress=progress).numpy().astype(np.float64)
                 hidden[(c.layer, c.pooling)] = _standardize(X, train)[0]
         seen: dict[str, str] = {}
-        for c in tqdm(todo, desc=f"probe {ds.name}", disable=not progress, leave=False):
+        for c in tqdm(todo, desc=f"probe {ds.name}", disable=no_bar(progress), leave=False):
             if c.kind == "tfidf":
                 vec = tfidf_vectorizer()
                 texts = np.array(ds.texts, dtype=object)
@@ -645,7 +646,7 @@ def run(profile, configs: Sequence[Config], *, names: Sequence[tuple[str, str]] 
     prof = p3_profile(profile)
     names = datasets(prof) if names is None else names
     frames = []
-    for name, kind in tqdm(names, desc="P3 datasets", disable=not progress):
+    for name, kind in tqdm(names, desc="P3 datasets", disable=no_bar(progress)):
         frames.append(evaluate(prof, name, configs, saes_by_hook=saes_by_hook, model=model, progress=progress,
                                kind=kind))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -727,7 +728,7 @@ def crosslingual(profile, configs: Sequence[Config], *, saes_by_hook=None, model
     s = settings(prof)
     names = list(names if names is not None else s["crosslingual"])
     rows = []
-    for name in tqdm(names, desc="cross-lingual", disable=not progress):
+    for name in tqdm(names, desc="cross-lingual", disable=no_bar(progress)):
         name = data.resolve_name(name)
         ds = _load_texts(prof, name, False)
         ood = _load_texts(prof, name, True)
@@ -826,7 +827,7 @@ def cross_model_transfer(profile, model_a: str, model_b: str, dataset: str, *, l
     first = [mb.tokenizer(" " + c.replace("_", " "), add_special_tokens=False)["input_ids"][0] for c in ds.classes]
     answers = []
     with torch.inference_mode():
-        for i in tqdm(range(0, len(ds.texts), 8), desc=f"{model_b} answers", disable=not progress):
+        for i in tqdm(range(0, len(ds.texts), 8), desc=f"{model_b} answers", disable=no_bar(progress)):
             toks = activations.tokenize(mb, ds.texts[i:i + 8], profile.max_len)
             for t in toks:
                 logits = mb(torch.tensor([t], device=next(mb.parameters()).device), return_type="logits")[0, -1]

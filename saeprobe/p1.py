@@ -266,6 +266,8 @@ def run_regime(
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
+    from saeprobe.config import no_bar
+
     out_dir = Path(out_dir)
     datasets = list(datasets)
     if not specs:
@@ -288,7 +290,7 @@ def run_regime(
                  for (ds, src), jobs in groups.items())
         par = Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs != 1 else None
         it = par(tasks) if par is not None else (t[0](*t[1], **t[2]) for t in tasks)
-        bar = tqdm(total=n_todo, desc=f"P1 {regime}", disable=not progress)
+        bar = tqdm(total=n_todo, desc=f"P1 {regime}", disable=no_bar(progress))
         for recs in it:
             rows.extend(recs)
             bar.update(len(recs))

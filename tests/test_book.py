@@ -259,3 +259,10 @@ def test_internal_links_resolve(visited, built_book):
             if not target.exists():
                 missing.add(f"{page} -> {href}")
     assert not missing, sorted(missing)
+
+
+def test_no_progress_bar_text_in_pages(visited):
+    """tqdm output (e.g. ``13/13 [00:00<00:00, 23.4it/s]``) must not be rendered into the pages."""
+    bar = re.compile(r"\d+/\d+ \[\d\d:\d\d<|\d+(\.\d+)?(it|s)/(s|it)\]")
+    for rel, info in visited.items():
+        assert not bar.search(info["text"]), f"{rel}: progress-bar text rendered: {bar.search(info['text'])[0]!r}"

@@ -166,3 +166,14 @@ def test_variants_run_one_source_with_fixed_parameters(tmp_path):
     assert bad.returncode != 0 and "00_missing.py does not exist" in bad.stderr and "Traceback" not in bad.stderr
     (root / "notebooks" / "variants.yaml").write_text("00_ok:\n  source: 00_ok.py\n")
     assert "new NN_name" in _run(root).stderr
+
+
+def test_progress_bars_off_in_rendered_pages(monkeypatch):
+    """The runner sets TQDM_DISABLE=1 for its kernels; saeprobe's bars honour it even when a caller
+    asks for progress (an explicit disable=False would override tqdm's own reading of it)."""
+    from saeprobe.config import no_bar
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert no_bar(True) is False and no_bar(False) is True
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert no_bar(True) is True

@@ -29,6 +29,8 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from saeprobe.config import no_bar
+
 POOL_METHODS = ("sum", "count", "max", "mean")
 
 
@@ -107,7 +109,7 @@ def encode(
     step = _rows_per_batch(d_sae, mem_mb, batch_rows)
     dev, dt = sae.W_enc.device, sae.W_enc.dtype
     blocks = []
-    for i in tqdm(range(0, acts.shape[0], step), desc="encode", disable=not progress, leave=False):
+    for i in tqdm(range(0, acts.shape[0], step), desc="encode", disable=no_bar(progress), leave=False):
         dense = sae.encode(acts[i : i + step].to(dev, dt)).float().cpu()
         blocks.append(_dense_to_csr(dense, top_k))
         del dense
@@ -220,7 +222,7 @@ def pooled_features(
             raise ValueError(f"unknown pooling {m!r}: choose one of {POOL_METHODS}")
     _, d_sae = _d_in_d_sae(sae)
     rows: dict[tuple, list[tuple[int, sp.csr_matrix]]] = {c: [] for c in combos}
-    for ti, acts, *_ in tqdm(token_acts, total=n_texts, desc="pool SAE features", disable=not progress):
+    for ti, acts, *_ in tqdm(token_acts, total=n_texts, desc="pool SAE features", disable=no_bar(progress)):
         codes = encode(sae, acts)
         for c in combos:
             rows[c].append((int(ti), pool_token_codes(codes, c[0], top_n=c[1], binarize=c[2])))
@@ -332,7 +334,7 @@ class DiskEncoder:
             best_i = torch.full((n, keep_k), -1, dtype=torch.long)
         coo_r, coo_c, coo_v = [], [], []
         nblocks = (d + self.col_block - 1) // self.col_block
-        for a, b, w, dnorm in tqdm(self._blocks(), total=nblocks, desc="encode (disk)", disable=not progress):
+        for a, b, w, dnorm in tqdm(self._blocks(), total=nblocks, desc="encode (disk)", disable=no_bar(progress)):
             for i in range(0, n, rows):
                 pre = x[i : i + rows] @ w
                 if self.b_enc is not None:

@@ -32,6 +32,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from saeprobe.config import no_bar
+
 from saeprobe.saes.load import SAEUnavailableOffline, load_sae, save_sae, validate_folder
 
 log = logging.getLogger("saeprobe.saes")
@@ -220,7 +222,7 @@ def train_sae(
     trainer.activation_scaler.scaling_factor = s
     hist: dict[str, list] = {k: [] for k in ("step", "tokens", "loss", "mse", "fve", "l0", "seconds")}
     t0 = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"train {spec.name}", disable=not progress, leave=False)
+    bar = tqdm(range(steps), desc=f"train {spec.name}", disable=no_bar(progress), leave=False)
     for step in bar:
         out = trainer.step(next(data))
         trainer.n_training_steps += 1
@@ -338,6 +340,6 @@ def profile_saes(profile: Any, *, model: Any = None, progress: bool = True, **kw
     hooks = sorted({profile.hook_name(s.layer) for s in specs})
     token_corpus(profile, hooks, model, progress=progress)
     out = {}
-    for s in tqdm(specs, desc="SAEs", disable=not progress):
+    for s in tqdm(specs, desc="SAEs", disable=no_bar(progress)):
         out[s.name] = get_sae(profile, s, model=model, progress=progress, **kw)
     return out
