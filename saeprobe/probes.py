@@ -562,7 +562,46 @@ def _xgb_draws(n_iter: int, seed: int) -> list[dict]:
     return out
 
 
-class XGBProbe(_BinaryProbe):
+class _DrawSearchProbe(_BinaryProbe):
+    """Standardize, then choose one of ``self._draws()`` random configurations of ``self._new(**p)``
+    by inner-CV validation AUC (P1's XGBoost and MLP searches); refit on all training rows."""
+
+    def _search_fit(self, X, y01, *, default: dict, fallback_first: bool) -> None:
+        """``X [n, d]``, ``y01 [n]``. ``n <= 3``: no search, ``default``; no usable fold: the first
+        draw (``fallback_first``) or ``default``."""
+        Z, self._mu, self._sd = _standardize_fit(X)
+        n = Z.shape[0]
+        self.searched_ = n > 3
+        params, val_auc = default, None
+        if n > 3:
+            draws = self._draws()
+            splits = inner_splits(y01, seed=self.cv_seed)
+
+            def scores(tr, va):
+                out = []
+                for p in draws:
+                    if not _fold_has_two(y01, tr):
+                        out.append(0.5)
+                        continue
+                    mdl = self._new(**p).fit(Z[tr], y01[tr])
+                    out.append(_auc(y01[va], mdl.predict_proba(Z[va])[:, 1]))
+                return out
+
+            best, val_auc = self._select(draws, splits, scores, y01)
+            params = best or (draws[0] if fallback_first else default)
+        self.best_params_ = dict(params)
+        self.model_ = self._new(**params).fit(Z, y01)
+        if val_auc is None:
+            val_auc = _auc(y01, self.model_.predict_proba(Z)[:, 1])
+            self.cv_results_, self.n_splits_ = [], 0
+        self.val_auc_ = val_auc
+
+    def _proba1(self, X):
+        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+        return self.model_.predict_proba((X - self._mu) / self._sd)[:, 1]
+
+
+class XGBProbe(_DrawSearchProbe):
     """Standardize -> XGBoost, P1's 10 random draws (``random.Random(seed)``, same draws as P1's code).
 
     ``n_jobs`` threads for xgboost (default 1: the runner parallelises across cells)."""
@@ -579,37 +618,11 @@ class XGBProbe(_BinaryProbe):
         return xgboost.XGBClassifier(**params, eval_metric="logloss", random_state=self.random_state,
                                      n_jobs=self.n_jobs)
 
+    def _draws(self) -> list[dict]:
+        return _xgb_draws(self.n_iter, self.random_state)
+
     def _fit_encoded(self, X, y01):
-        Z, self._mu, self._sd = _standardize_fit(X)
-        n = Z.shape[0]
-        self.searched_ = n > 3
-        params, val_auc = {}, None
-        if n > 3:
-            draws = _xgb_draws(self.n_iter, self.random_state)
-            splits = inner_splits(y01, seed=self.cv_seed)
-
-            def scores(tr, va):
-                out = []
-                for p in draws:
-                    if not _fold_has_two(y01, tr):
-                        out.append(0.5)
-                        continue
-                    mdl = self._new(**p).fit(Z[tr], y01[tr])
-                    out.append(_auc(y01[va], mdl.predict_proba(Z[va])[:, 1]))
-                return out
-
-            best, val_auc = self._select(draws, splits, scores, y01)
-            params = best or {}
-        self.best_params_ = dict(params)
-        self.model_ = self._new(**params).fit(Z, y01)
-        if val_auc is None:
-            val_auc = _auc(y01, self.model_.predict_proba(Z)[:, 1])
-            self.cv_results_, self.n_splits_ = [], 0
-        self.val_auc_ = val_auc
-
-    def _proba1(self, X):
-        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-        return self.model_.predict_proba((X - self._mu) / self._sd)[:, 1]
+        self._search_fit(X, y01, default={}, fallback_first=False)
 
 
 # --------------------------------------------------------------------------- MLP
@@ -629,7 +642,7 @@ def _mlp_draws(n_iter: int, seed: int) -> list[dict]:
     return out
 
 
-class MLPProbe(_BinaryProbe):
+class MLPProbe(_DrawSearchProbe):
     """Standardize -> sklearn MLP (adam, relu, max_iter 1000); P1 draws ONE random configuration
     (``n_iter=1``), so the inner CV only estimates its validation AUC."""
 
@@ -645,40 +658,14 @@ class MLPProbe(_BinaryProbe):
         return MLPClassifier(max_iter=self.max_iter, random_state=self.random_state,
                              activation="relu", solver="adam", **p)
 
+    def _draws(self) -> list[dict]:
+        return _mlp_draws(self.n_iter, self.random_state)
+
     def _fit_encoded(self, X, y01):
-        Z, self._mu, self._sd = _standardize_fit(X)
-        n = Z.shape[0]
-        self.searched_ = n > 3
-        params, val_auc = {"hidden_layer_sizes": (32,)}, None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            if n > 3:
-                draws = _mlp_draws(self.n_iter, self.random_state)
-                splits = inner_splits(y01, seed=self.cv_seed)
-
-                def scores(tr, va):
-                    out = []
-                    for p in draws:
-                        if not _fold_has_two(y01, tr):
-                            out.append(0.5)
-                            continue
-                        mdl = self._new(**p).fit(Z[tr], y01[tr])
-                        out.append(_auc(y01[va], mdl.predict_proba(Z[va])[:, 1]))
-                    return out
-
-                best, val_auc = self._select(draws, splits, scores, y01)
-                params = best or draws[0]
-            self.best_params_ = dict(params)
-            self.model_ = self._new(**params).fit(Z, y01)
+            self._search_fit(X, y01, default={"hidden_layer_sizes": (32,)}, fallback_first=True)
         self.n_iter_ = int(self.model_.n_iter_)
-        if val_auc is None:
-            val_auc = _auc(y01, self.model_.predict_proba(Z)[:, 1])
-            self.cv_results_, self.n_splits_ = [], 0
-        self.val_auc_ = val_auc
-
-    def _proba1(self, X):
-        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-        return self.model_.predict_proba((X - self._mu) / self._sd)[:, 1]
 
 
 # --------------------------------------------------------------------------- SAE top-k probe
