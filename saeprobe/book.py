@@ -289,7 +289,7 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
     if plan.title:  # a variant's own page title replaces the source's first heading
         md = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("# ")), None)
         if md is not None:
-            head, _, rest = md.source.lstrip().partition("\n")
+            _, _, rest = md.source.lstrip().partition("\n")
             md.source = f"# {plan.title}" + (f"\n{rest}" if rest else "")
     # a note naming the profile goes right after the title cell
     first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
@@ -350,13 +350,14 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     params = dict(params or {})
     rootp = find_root(root)
     profile_file(profile)  # validate early
-    notebooks = select(list_entries(rootp), only)
+    entries = list_entries(rootp)
+    notebooks = select(entries, only)
     if not notebooks:
         raise SystemExit(f"saeprobe.book: no notebooks/NN_*.py under {rootp}")
     pkg = package_hash()
     manifest = read_manifest(rootp)
     # executed notebooks whose source is gone must not stay in the book
-    sources = {e.name for e in list_entries(rootp)}
+    sources = {e.name for e in entries}
     stale = [k for k in manifest["notebooks"] if k not in sources]
     for old in (rootp / GENERATED).glob("[0-9][0-9]_*.ipynb"):
         stem = old.name.removesuffix(".ipynb").removesuffix(".FAILED")

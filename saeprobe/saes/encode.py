@@ -275,6 +275,7 @@ class DiskEncoder:
             self.threshold = f.get_tensor("threshold").float() if "threshold" in keys else None
             shape = f.get_slice("W_enc").get_shape()
         self._w_file = w_file
+        self._w_layout = self._layout()
 
         class _Cfg:  # what encode()/_check_d_in need
             d_in, d_sae = int(shape[0]), int(shape[1])
@@ -307,7 +308,6 @@ class DiskEncoder:
         from safetensors import safe_open
 
         d = self.cfg.d_sae
-        self._w_layout = self._layout()
         with open(self._w_file, "rb", buffering=0) as fh:
             for a in range(0, d, self.col_block):
                 b = min(d, a + self.col_block)
