@@ -28,9 +28,10 @@ def no_bar(progress: bool) -> bool:
 def default_home() -> Path:
     """Root folder for caches (model weights, activations, SAEs, results).
 
-    ``$SAEPROBE_HOME`` if set, else ``~/.cache/saeprobe``.
+    ``$SAEPROBE_HOME`` if set and non-empty, else ``~/.cache/saeprobe`` (an empty value must not
+    turn into the current folder, which would scatter caches into the working tree).
     """
-    return Path(os.environ.get("SAEPROBE_HOME", Path.home() / ".cache" / "saeprobe")).expanduser()
+    return Path(os.environ.get("SAEPROBE_HOME") or Path.home() / ".cache" / "saeprobe").expanduser()
 
 
 @dataclass(frozen=True)

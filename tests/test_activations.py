@@ -174,3 +174,15 @@ def test_profile_activations_resumes(real_model, tmp_profile, monkeypatch):
     monkeypatch.setattr(A, "extract", lambda m, texts, *a, **k: calls.append(len(texts)) or real_extract(m, texts, *a, **k))
     summary = A.profile_activations(prof, include_ood=False, progress=False)
     assert calls == [8] and list(summary.n_rows) == [8, 8]
+
+
+def test_empty_saeprobe_home_is_not_the_working_folder(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from saeprobe.config import default_home
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SAEPROBE_HOME", "")  # e.g. `export SAEPROBE_HOME=$UNSET_VAR`
+    assert default_home() == tmp_path / ".cache" / "saeprobe" != Path("")
+    monkeypatch.setenv("SAEPROBE_HOME", str(tmp_path / "h"))
+    assert default_home() == tmp_path / "h"
