@@ -2,8 +2,8 @@
 
 On the same ~500 texts (a fixed, seeded mix of the profile's datasets) and the profile's model:
 
-(a) ``saeprobe.activations.extract``: length-sorted batches, BOS kept on truncation,
-    ``stop_at_layer``, inference mode;
+(a) ``saeprobe.activations.extract``: length-sorted batches under a padded-token budget
+    (``CPU_MAX_PADDED_TOKENS`` on CPU), BOS kept on truncation, ``stop_at_layer``, inference mode;
 (b) the sae-probes way: the package's own ``_process_activations`` (TransformerLens
     ``run_with_cache``, batch 32, right padding, no length sort, ``max_seq_len`` 1024) —
     called from the installed ``sae-probes`` package;
@@ -69,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from saeprobe import load_profile
-    from saeprobe.activations import extract, hook_layer, tokenize
+    from saeprobe.activations import _default_budget, extract, hook_layer, tokenize
     from saeprobe.models import load_profile_model
 
     profile = load_profile(args.profile)
@@ -79,7 +79,8 @@ def main() -> None:
     n_tokens = sum(len(r) for r in tokenize(model, texts, args.max_len))
     stop = hook_layer(model, hook) + 1
     print(f"model {profile.model}  hook {hook}  texts {len(texts)}  real tokens {n_tokens} "
-          f"(mean {n_tokens / len(texts):.1f})  torch threads {torch.get_num_threads()}")
+          f"(mean {n_tokens / len(texts):.1f})  torch threads {torch.get_num_threads()}  batch {args.batch_size} "
+          f"rows, ours also <= {_default_budget(next(model.parameters()).device)} padded tokens")
 
     # warm-up (first-call allocations, tokenizer caches) on a few texts
     extract(model, texts[:8], hook, max_len=args.max_len, batch_size=8, reducers=["last"], progress=False)

@@ -27,8 +27,22 @@ def test_extract_shapes_and_input_order(tiny_model):
 def test_batch_size_and_padding_do_not_change_results(tiny_model):
     a = A.extract(tiny_model, TEXTS, H1, max_len=64, batch_size=1, progress=False)[H1]
     b = A.extract(tiny_model, TEXTS, H1, max_len=64, batch_size=4, progress=False)[H1]
+    c = A.extract(tiny_model, TEXTS, H1, max_len=64, batch_size=4, max_padded_tokens=12, progress=False)[H1]
     for r in a:
         torch.testing.assert_close(a[r], b[r], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a[r], c[r], rtol=1e-5, atol=1e-5)
+
+
+def test_batches_respect_rows_and_padded_token_budget():
+    lengths = [1024, 900, 40, 30, 30, 20, 5, 3000]
+    got = A._batches(lengths, batch_size=3, max_padded_tokens=2048)
+    assert sorted(i for b in got for i in b) == list(range(len(lengths)))  # every row exactly once
+    assert got[0] == [7]  # longer than the budget on its own: a batch of one
+    assert got[1] == [0, 1]  # 2 x 1024 fits, 3 would not
+    for b in got:
+        assert len(b) <= 3 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 2048)
+    assert A._batches(lengths, 3, None) == [[7, 0, 1], [2, 3, 4], [5, 6]]  # rows only
+    assert A._default_budget("cpu") == A.CPU_MAX_PADDED_TOKENS and A._default_budget("cuda") is None
 
 
 def test_pooling_excludes_bos_and_padding(tiny_model):
