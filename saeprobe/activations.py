@@ -108,7 +108,9 @@ def tokenize(model, texts: Sequence[str], max_len: int) -> list[list[int]]:
 #: Measured on 2 cores with Gemma 3 270M, 500 mixed texts (20.8k tokens, a few at 1,024): 8192 ->
 #: 47 s, 4096 -> 40 s, 2048 -> 31 s, 1536 -> 29 s, 1024 -> 31 s, 512 -> 33 s; rows only (32) -> 92 s.
 #: TransformerLens materialises [rows, heads, T, T] attention scores, and on CPU several of those
-#: at T = 1,024 cost more in memory traffic than small batches cost in matmul efficiency.
+#: at T = 1,024 cost more in memory traffic than small batches cost in matmul efficiency. A cap on
+#: rows x T^2 instead (2**21: 2 rows at 1,024 but 32 at 256) was slower on the same texts (40 s), and
+#: at max_len 128 (600 texts, 10.9k tokens) 2048 vs no cap was within run-to-run noise (13-18 s both).
 CPU_MAX_PADDED_TOKENS = 2048
 
 
