@@ -160,6 +160,11 @@ def run_batches(model, token_ids: Sequence[Sequence[int]], hooks: Sequence[str],
     device = next(model.parameters()).device
     if max_padded_tokens == "auto":
         max_padded_tokens = _default_budget(device)
+    elif max_padded_tokens is not None and (isinstance(max_padded_tokens, (str, bool))
+                                            or int(max_padded_tokens) != max_padded_tokens
+                                            or max_padded_tokens < 1):
+        raise ValueError(f"max_padded_tokens={max_padded_tokens!r}: use a positive int, None (rows only) "
+                         "or 'auto' (a CPU default, no cap on GPU)")
     bar = tqdm(total=sum(lengths), desc=desc, unit="tok", disable=no_bar(progress), leave=False)
     try:
         for idx in _batches(lengths, batch_size, max_padded_tokens):

@@ -45,6 +45,12 @@ def test_batches_respect_rows_and_padded_token_budget():
     assert A._default_budget("cpu") == A.CPU_MAX_PADDED_TOKENS and A._default_budget("cuda") is None
 
 
+@pytest.mark.parametrize("bad", ["big", 0, -5, 2.5])
+def test_bad_padded_token_budget_is_one_clear_error(tiny_model, bad):
+    with pytest.raises(ValueError, match="max_padded_tokens.*positive int"):
+        A.extract(tiny_model, TEXTS, H1, max_len=64, max_padded_tokens=bad, progress=False)
+
+
 def test_pooling_excludes_bos_and_padding(tiny_model):
     text = TEXTS[0]
     ids = A.tokenize(tiny_model, [text], 64)[0]
