@@ -118,14 +118,8 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
         pa = res.metrics.test_auc
         extra = {}
         if m == "lr":  # where did the reference stop, and where is the optimum?
-            from sklearn.linear_model import LogisticRegression
-
             C = float(res.classifier.C)
-            perm = np.random.RandomState(42).permutation(len(ytr))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                peer_iter = int(LogisticRegression(C=C, max_iter=1000, random_state=42)
-                                .fit(Xtr[perm], ytr[perm]).n_iter_[0])
+            peer_iter = int(_p1_final_fit(Xtr, ytr, C).n_iter_[0])
             opt_auc, opt_iter = converged_auc(Xtr, ytr, Xte, yte, C)
             extra = dict(peer_final_iter=peer_iter, opt_iter=opt_iter, opt_auc=round(opt_auc, 5),
                          peer_vs_opt=round(abs(pa - opt_auc), 5))
@@ -148,18 +142,28 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
     return rows
 
 
+def _p1_final_fit(Xtr, ytr, C, max_iter=1000, tol=1e-4, seed=42):
+    """P1's final LR fit on ``Xtr [n, d]``, ``ytr [n]``: unscaled lbfgs on rows shuffled with
+    ``RandomState(seed)``; P1's ``max_iter`` / tol by default. Returns the fitted estimator."""
+    from sklearn.linear_model import LogisticRegression
+
+    perm = np.random.RandomState(seed).permutation(len(ytr))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed).fit(Xtr[perm], ytr[perm])
+
+
 def converged_auc(Xtr, ytr, Xte, yte, C, seed=42):
-    """Test AUC of the *exact* optimum of P1's L2 objective at ``C`` (what both sides approximate).
+    """Test AUC of the *exact* optimum of P1's L2 objective at ``C`` (what both sides approximate),
+    and its iteration count.
 
     P1's own fit (lbfgs, unscaled, ``max_iter`` 1000, tol 1e-4) can stop at the iteration cap on
     real activations; then its AUC is a property of where lbfgs stopped, not of the problem. Here
     the same problem is solved to a gradient tolerance of 1e-10 (up to 200,000 iterations).
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    perm = np.random.RandomState(seed).permutation(len(ytr))
-    m = LogisticRegression(C=C, max_iter=200_000, tol=1e-10, random_state=seed).fit(Xtr[perm], ytr[perm])
+    m = _p1_final_fit(Xtr, ytr, C, max_iter=200_000, tol=1e-10, seed=seed)
     return float(roc_auc_score(yte, m.predict_proba(Xte)[:, 1])), int(m.n_iter_[0])
 
 
