@@ -20,6 +20,11 @@ stopped at the cap, unconverged), ``opt_auc`` the test AUC of the optimum solved
 tolerance of 1e-10, and ``peer_vs_opt`` / ``ours_vs_opt`` each side's distance from it. Where P1's fit
 stops at the cap, |ΔAUC| between the two measures P1's stopping point, not an error of ours.
 
+``sae`` compares P1's SAE-probe fit: the L1 logistic-regression grid (P1: saga) on the top-k latents
+(k 128, P1's other-regime k; ranked on the training rows) of the profile's SAE -- the reference's
+``find_best_reg(penalty="l1")`` against ours (liblinear) and ours with P1's saga; ``opt_auc`` is then
+the L1 optimum at the reference's C (liblinear, tolerance 1e-9).
+
 Data: real cached last-token activations from ``saeprobe.activations.dataset_activations(profile,
 name)`` (extracted on a miss -- minutes on CPU), or ``--synthetic N`` datasets with real-scale
 statistics (row norm ~6.7k, 97 % of the squared norm in 3 offset dimensions, planted linear label, balanced classes).
@@ -84,7 +89,20 @@ def real(profile, name):
     return X, np.asarray(ds.labels)
 
 
-def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
+def sae_codes(profile, name):
+    """Codes [n, width] (CSR) of dataset ``name`` under the profile's main-layer seed-0 TopK SAE of
+    the widest ``p1.regime_sae_widths`` width (the SAE of P1's other regimes), and its name."""
+    from saeprobe import saes
+    from saeprobe.activations import dataset_activations
+
+    widths = (profile.p1 or {}).get("regime_sae_widths") or [max(s.width for s in saes.sae_specs(profile))]
+    spec = next(s for s in saes.sae_specs(profile) if s.seed == 0 and s.arch == "topk"
+                and s.layer in (None, profile.main_layer) and s.width == max(widths))
+    sae = saes.get_sae(profile, spec, progress=False)
+    return saes.encode(sae, dataset_activations(profile, name)), spec.name
+
+
+def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws, Z=None, sae_k=128):
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
@@ -93,6 +111,11 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
 
     sp_ = standard_split(y)
     Xtr, ytr, Xte, yte = X[sp_.train_idx], sp_.y_train, X[sp_.test_idx], sp_.y_test
+    if "sae" in methods:  # P1's SAE probe fit: L1 LR grid on the top-k latents (ranked on train)
+        if Z is None:
+            raise SystemExit("--methods sae needs real data (SAE codes); drop it with --synthetic")
+        lat = probes.rank_latents(Z[sp_.train_idx], ytr, "normalized")[:sae_k]
+        Ktr, Kte = Z[sp_.train_idx][:, lat].toarray(), Z[sp_.test_idx][:, lat].toarray()
     ours = {
         "lr": [("lr", lambda: probes.LRProbe()),
                ("lr[p1_budget=100]", lambda: probes.LRProbe(p1_budget=100)),
@@ -101,6 +124,8 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
         "knn": [("knn", lambda: probes.KNNProbe())],
         "xgb": [("xgb", lambda: probes.XGBProbe(n_iter=xgb_draws))],
         "mlp": [("mlp", lambda: probes.MLPProbe())],
+        "sae": [(f"sae_l1_k{sae_k}", lambda: probes.LRProbe(penalty="l1")),
+                (f"sae_l1_k{sae_k}[saga]", lambda: probes.LRProbe(penalty="l1", l1_solver="saga"))],
     }
     peer = {
         "lr": lambda: ref.find_best_reg(Xtr, ytr, Xte, yte, seed=42),
@@ -108,6 +133,7 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
         "knn": lambda: ref.find_best_knn(Xtr, ytr, Xte, yte, n_jobs=1, seed=42),
         "xgb": lambda: ref.find_best_xgboost(Xtr, ytr, Xte, yte, seed=42),
         "mlp": lambda: ref.find_best_mlp(Xtr, ytr, Xte, yte, seed=42),
+        "sae": lambda: ref.find_best_reg(Ktr, ytr, Kte, yte, penalty="l1", seed=42),
     }
     rows = []
     for m in methods:
@@ -123,10 +149,15 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws):
             opt_auc, opt_iter = converged_auc(Xtr, ytr, Xte, yte, C)
             extra = dict(peer_final_iter=peer_iter, opt_iter=opt_iter, opt_auc=round(opt_auc, 5),
                          peer_vs_opt=round(abs(pa - opt_auc), 5))
+        if m == "sae":  # the L1 optimum at the reference's C (liblinear, tolerance 1e-9)
+            opt = probes.LRProbe(penalty="l1", Cs=[float(res.classifier.C)], tol=1e-9).fit(Ktr, ytr)
+            opt_auc = float(roc_auc_score(yte, opt.predict_proba(Kte)[:, 1]))
+            extra = dict(opt_auc=round(opt_auc, 5), peer_vs_opt=round(abs(pa - opt_auc), 5))
+        Ftr, Fte = (Ktr, Kte) if m == "sae" else (Xtr, Xte)
         for label, make in ours[m]:
             t0, c0 = time.perf_counter(), time.process_time()
-            est = make().fit(Xtr, ytr)
-            auc = roc_auc_score(yte, est.predict_proba(Xte)[:, 1])
+            est = make().fit(Ftr, ytr)
+            auc = roc_auc_score(yte, est.predict_proba(Fte)[:, 1])
             t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
             rows.append(dict(dataset=name, n_train=len(ytr), n_test=len(yte), method=label,
                              peer_cpu_s=round(c_peer, 2), ours_cpu_s=round(c_ours, 2),
@@ -168,7 +199,7 @@ def converged_auc(Xtr, ytr, Xte, yte, C, seed=42):
 
 
 def _hp(clf, m):
-    if m == "lr":
+    if m in ("lr", "sae"):
         return json.dumps({"C": float(clf.C)})
     if m == "pca":
         return json.dumps({"n_components": int(clf.n_features_in_)})
@@ -183,7 +214,9 @@ def main(argv=None):
     ap.add_argument("--datasets", nargs="*", default=["87_glue_cola", "92_glue_sst2", "5_hist_fig_ismale"])
     ap.add_argument("--synthetic", type=int, default=0, help="use N synthetic datasets instead of real ones")
     ap.add_argument("--n", type=int, default=600, help="rows per synthetic dataset (P1 split: n-100 train)")
-    ap.add_argument("--methods", default="lr,pca,knn", help="comma list of lr,pca,knn,xgb,mlp")
+    ap.add_argument("--methods", default="lr,pca,knn,sae",
+                    help="comma list of lr,pca,knn,xgb,mlp,sae (sae: P1's L1 fit on the top-k SAE latents; real data only)")
+    ap.add_argument("--sae-k", type=int, default=128, help="k of the SAE probe (P1's other-regime k: 16, 128)")
     ap.add_argument("--peer-threads", type=int, default=1, help="BLAS threads for the reference (ours: 1)")
     ap.add_argument("--xgb-draws", type=int, default=10)
     ap.add_argument("--out", default=None)
@@ -196,7 +229,8 @@ def main(argv=None):
         print(f"data: {a.synthetic} SYNTHETIC datasets, {a.n} rows x 640 (real-scale norms)")
         for i in range(a.synthetic):
             X, y = synthetic(i, a.n, noise=[1.0, 0.3, 0.05, 0.01][i % 4])
-            rows += run_dataset(f"synthetic_{i}", X, y, ref, methods, a.peer_threads, a.xgb_draws)
+            rows += run_dataset(f"synthetic_{i}", X, y, ref, [m for m in methods if m != "sae"], a.peer_threads,
+                                a.xgb_draws)
         out_home = None
     else:
         from saeprobe.config import load_profile
@@ -205,8 +239,10 @@ def main(argv=None):
         print(f"data: REAL last-token activations, profile {profile.name}, {profile.hook_name()}")
         for name in a.datasets:
             X, y = real(profile, name)
-            print(f"{name}: X {X.shape}, mean row norm {np.linalg.norm(X, axis=1).mean():.0f}", flush=True)
-            rows += run_dataset(name, X, y, ref, methods, a.peer_threads, a.xgb_draws)
+            Z, sae_name = sae_codes(profile, name) if "sae" in methods else (None, None)
+            print(f"{name}: X {X.shape}, mean row norm {np.linalg.norm(X, axis=1).mean():.0f}"
+                  + (f"; SAE {sae_name} codes {Z.shape}, top {a.sae_k} latents" if Z is not None else ""), flush=True)
+            rows += run_dataset(name, X, y, ref, methods, a.peer_threads, a.xgb_draws, Z=Z, sae_k=a.sae_k)
         out_home = profile.home_dir
     df = pd.DataFrame(rows)
     df["same_hp"] = [json.loads(a or "{}") == {k: v for k, v in json.loads(b).items() if k != "k"}

@@ -36,7 +36,6 @@ from myst_nb import glue
 
 from saeprobe import data, load_profile, p1, regimes, saes, stats
 from saeprobe.activations import dataset_activations
-from saeprobe.models import load_profile_model
 
 prof = load_profile(profile)
 P1 = dict(prof.p1)
@@ -52,16 +51,15 @@ print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, res
 # profile's seed-0 SAEs at that layer (sparse CSR).
 
 # %%
-model = load_profile_model(prof)
 archs = P1.get("sae_archs")
 main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
               and (not archs or s.arch in archs)]
-sae_objs = {s.name: saes.get_sae(prof, s, model=model, progress=False) for s in main_specs}
+sae_objs = {s.name: saes.get_sae(prof, s, progress=False) for s in main_specs}
 labels, feats = {}, {}
 for name in names:
     ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
     labels[name] = np.asarray(ds.labels)
-    X = dataset_activations(prof, name, model=model, progress=False)
+    X = dataset_activations(prof, name, progress=False)
     feats[(name, "resid")] = X.numpy()
     for sname, sae in sae_objs.items():
         feats[(name, sname)] = saes.encode(sae, X)

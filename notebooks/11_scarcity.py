@@ -43,7 +43,6 @@ from myst_nb import glue
 
 from saeprobe import data, load_profile, p1, regimes, saes, stats
 from saeprobe.activations import dataset_activations
-from saeprobe.models import load_profile_model
 
 prof = load_profile(profile)
 P1 = dict(prof.p1)
@@ -53,19 +52,18 @@ out_dir = prof.home_dir / "results" / "p1" / prof.name
 print(f"profile {prof.name}, regime {regime}: {len(names)} datasets")
 
 # %%
-model = load_profile_model(prof)
 archs = P1.get("sae_archs")
 main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
               and (not archs or s.arch in archs)]
-sae_objs = {s.name: saes.get_sae(prof, s, model=model, progress=False) for s in main_specs}
+sae_objs = {s.name: saes.get_sae(prof, s, progress=False) for s in main_specs}
 labels, ood_labels, feats = {}, {}, {}
 for name in names:
     ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
     labels[name] = np.asarray(ds.labels)
-    parts = [(False, dataset_activations(prof, name, model=model, progress=False))]
+    parts = [(False, dataset_activations(prof, name, progress=False))]
     if regime == "ood":
         ood_labels[name] = np.asarray(data.load_ood(name).labels)
-        parts.append((True, dataset_activations(prof, name, ood=True, model=model, progress=False)))
+        parts.append((True, dataset_activations(prof, name, ood=True, progress=False)))
     for ood, X in parts:
         feats[(name, "resid", ood)] = X.numpy()
         for sname, sae in sae_objs.items():

@@ -205,3 +205,27 @@ def test_lr_verbatim_mode_equals_sae_probes_find_best_reg(n):
     assert ours.val_auc_ == pytest.approx(res.metrics.val_auc, abs=1e-12)
     np.testing.assert_allclose(ours.coef_, res.classifier.coef_.ravel(), rtol=1e-6, atol=1e-10)
     assert roc_auc_score(yte, ours.predict_proba(Xte)[:, 1]) == pytest.approx(res.metrics.test_auc, abs=1e-12)
+
+
+def _l1_objective(X, y, w, b, C):
+    """P1's L1 logistic objective ||w||_1 + C * sum log(1 + exp(-s (Xw + b))), s = +-1."""
+    z = (2 * y - 1) * (X @ w + b)
+    return np.abs(w).sum() + C * np.logaddexp(0, -z).sum()
+
+
+@pytest.mark.parametrize("C", [0.05, 1.0])
+def test_l1_liblinear_reaches_the_l1_optimum(C):
+    """The default L1 solver (liblinear on centred, rescaled features) and a tightly converged saga
+    (P1's solver) land on the same L1 optimum; the loose P1-style saga does not do better."""
+    X, _ = toy(160, 12, seed=3, sep=0.8, offset=5.0)
+    y = (np.arange(160) % 4 == 0).astype(int)  # imbalanced: the intercept is far from 0 and
+    X[:, 0] += 0.8 * (2 * y - 1)                 # must not be shrunk by liblinear's intercept penalty
+    lib = LRProbe(penalty="l1", Cs=[C]).fit(X, y)
+    tight = LRProbe(penalty="l1", Cs=[C], l1_solver="saga", tol=1e-10, max_iter=100_000).fit(X, y)
+    f_lib = _l1_objective(X, y, lib.coef_, lib.intercept_, C)
+    f_tight = _l1_objective(X, y, tight.coef_, tight.intercept_, C)
+    assert f_lib <= f_tight * (1 + 1e-3)
+    assert np.allclose(lib.coef_, tight.coef_, atol=2e-2 * np.abs(tight.coef_).max())
+    assert set(np.flatnonzero(np.abs(lib.coef_) > 1e-3)) == set(np.flatnonzero(np.abs(tight.coef_) > 1e-3))
+    with pytest.raises(ValueError, match="l1_solver"):
+        LRProbe(penalty="l1", l1_solver="sag").fit(X, y)

@@ -236,3 +236,21 @@ def test_save_is_atomic_and_corruption_detected(tmp_path):
         saes.load_sae(folder)
     saes.save_sae(sae, folder, {"key": "x"})  # overwriting a bad entry works
     assert saes.sae_state_equal(saes.load_sae(folder), sae)
+
+
+def test_get_sae_cached_needs_no_model(tmp_profile, real_model, monkeypatch):
+    """A trained SAE is found and loaded from the cache without loading the model (P1 notebooks
+    read cached SAEs only); a miss still loads the model and trains."""
+    import saeprobe.models as models
+
+    spec = saes.select_specs(tmp_profile, arch="topk", width=128)[0]
+    monkeypatch.setattr(models, "load_profile_model", lambda profile: real_model)
+    trained = saes.get_sae(tmp_profile, spec, metrics=False, progress=False)  # miss: model via load_profile_model
+
+    def no_model(profile):
+        raise AssertionError("the model was loaded although the SAE is cached")
+
+    monkeypatch.setattr(models, "load_profile_model", no_model)
+    again = saes.get_sae(tmp_profile, spec, progress=False)
+    assert saes.sae_state_equal(again, trained)
+    assert again.saeprobe_manifest["key"] == trained.saeprobe_manifest["key"]

@@ -166,13 +166,16 @@ def _entry_path(profile: Any, key: str, hook: str):
 
 
 def corpus_key(profile: Any, model: Any) -> tuple[str, dict]:
+    """Cache key of the profile's SAE corpus -> (key, fields). ``model``: a loaded model, or the
+    identity string :func:`saeprobe.models.model_identity` would give it (so a cached SAE can be
+    found without loading the model)."""
     from saeprobe.cache import key_for
     from saeprobe.models import model_identity
 
     c = corpus_settings(profile)
     fields = {
         "version": CORPUS_VERSION,
-        "model": model_identity(model),
+        "model": model if isinstance(model, str) else model_identity(model),
         "datasets": sorted(profile.dataset_names()),
         "seed": profile.seed,
         "tokens": int(c["tokens"]),

@@ -279,12 +279,12 @@ def get_sae(
 ) -> Any:
     """The profile's SAE for ``spec`` (or the first spec matching ``select``, e.g. ``arch="topk", seed=1``).
 
-    Loads it from the cache under ``profile.home_dir/saes/trained`` when a valid copy exists,
-    otherwise trains it (on the cached corpus), measures its quality metrics and saves it.
+    Loads it from the cache under ``profile.home_dir/saes/trained`` when a valid copy exists (without
+    loading the model when ``model`` is None and its identity is known offline), otherwise trains it (on the cached corpus), measures its quality metrics and saves it.
     Returns the sae-lens SAE with ``sae.saeprobe_manifest`` (spec, seed, tokens seen, metrics,
     training history).
     """
-    from saeprobe.models import load_profile_model, model_identity
+    from saeprobe.models import default_device, expected_identity, load_profile_model, model_identity
     from saeprobe.saes.corpus import corpus_key, token_corpus
 
     if spec is None:
@@ -296,6 +296,13 @@ def get_sae(
     layer = profile.main_layer if spec.layer is None else spec.layer
     spec = replace(spec, layer=layer)
     hook = profile.hook_name(layer)
+    if model is None and not retrain:  # a cached SAE is found and loaded without loading the model
+        identity = expected_identity(profile.model)
+        if identity is not None:
+            key = _spec_key(profile, spec, corpus_key(profile, identity)[0], hook)
+            folder = sae_dir(profile) / f"{spec.name}-{key[:12]}"
+            if validate_folder(folder, {"key": key}) is not None:
+                return load_sae(folder, None, hook=hook, device=profile.device or default_device())
     model = model if model is not None else load_profile_model(profile)
     ckey, _ = corpus_key(profile, model)
     key = _spec_key(profile, spec, ckey, hook)
