@@ -235,7 +235,8 @@ class LRProbe(_BinaryProbe):
     random_state : solver seed (saga's sampling, liblinear's coordinate order).
 
     Fitted attributes: ``coef_`` [d] and ``intercept_`` (float) in the *original* feature space,
-    ``C_`` (chosen C, P1 units), ``val_auc_``, ``best_params_``, ``cv_results_``, ``searched_``.
+    ``C_`` (chosen C, P1 units), ``val_auc_``, ``best_params_``, ``cv_results_``, ``searched_``,
+    ``solver_`` (the sklearn solver of the final fit: lbfgs, liblinear or saga).
     """
 
     _accept_sparse = "csr"
@@ -439,6 +440,7 @@ class LRProbe(_BinaryProbe):
         exact = self._exact_try(X, y01, C, final=True) if (C in self._exact_Cs or not self.searched_) else None
         if exact is not None:
             self._wt, self._bt, self.n_iter_ = exact  # P1's own fit, stopped before p1_budget
+            self.solver_ = "lbfgs"
             self.exact_final_ = True
         else:
             with warnings.catch_warnings():
@@ -447,6 +449,7 @@ class LRProbe(_BinaryProbe):
                 final = self._fit_one(Xt, y01, C, saga=C in self._saga_Cs, warm_start=False)
             self._wt, self._bt = final.coef_.copy(), final.intercept_.copy()
             self.n_iter_ = int(np.max(final.n_iter_))
+            self.solver_ = final.solver
             self.exact_final_ = False
         self.C_ = float(C)
         self.best_params_ = {"C": float(C)}
@@ -800,7 +803,7 @@ class SAETopKProbe(_BinaryProbe):
                            l1_solver=self.l1_solver)
         self.lr_._fit_encoded(self._select_cols(X), y01)
         self.lr_.classes_ = np.array([0, 1])
-        for a in ("C_", "val_auc_", "best_params_", "cv_results_", "n_splits_", "searched_", "n_iter_"):
+        for a in ("C_", "val_auc_", "best_params_", "cv_results_", "n_splits_", "searched_", "n_iter_", "solver_"):
             setattr(self, a, getattr(self.lr_, a))
         self.best_params_ = {**self.lr_.best_params_, "k": len(self.latents_)}
 

@@ -229,3 +229,19 @@ def test_l1_liblinear_reaches_the_l1_optimum(C):
     assert set(np.flatnonzero(np.abs(lib.coef_) > 1e-3)) == set(np.flatnonzero(np.abs(tight.coef_) > 1e-3))
     with pytest.raises(ValueError, match="l1_solver"):
         LRProbe(penalty="l1", l1_solver="sag").fit(X, y)
+
+
+def test_l1_liblinear_hands_crawling_fits_to_saga(monkeypatch):
+    """A liblinear fit that reaches L1_LIBLINEAR_MAX_ITER is continued by saga from its iterate, and
+    so is every larger C of the path; the final fit at such a C uses saga too."""
+    X, y = toy(160, 12, seed=4, sep=1.0, offset=3.0)
+    C = 1.0
+    ref = LRProbe(penalty="l1", Cs=[C]).fit(X, y)
+    assert not ref._saga_Cs
+    monkeypatch.setattr(probes, "L1_LIBLINEAR_MAX_ITER", 1)  # every fit "crawls"
+    e = LRProbe(penalty="l1", Cs=[1e-3, C, 10 * C]).fit(X, y)
+    assert {C, 10 * C} <= e._saga_Cs
+    one = LRProbe(penalty="l1", Cs=[C]).fit(X, y)
+    assert ref.solver_ == "liblinear" and one.solver_ == "saga"
+    f = _l1_objective(X, y, one.coef_, one.intercept_, C)
+    assert f <= _l1_objective(X, y, ref.coef_, ref.intercept_, C) * (1 + 1e-2)
