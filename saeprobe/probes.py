@@ -203,8 +203,6 @@ def _fold_has_two(y01, tr) -> bool:
     return y01[tr].min() != y01[tr].max()
 
 
-
-
 # --------------------------------------------------------------------------- logistic regression
 class LRProbe(_BinaryProbe):
     """Logistic-regression probe with P1's C grid and inner validation.
@@ -309,7 +307,7 @@ class LRProbe(_BinaryProbe):
 
     def _new_lr(self, C, saga=False):
         """sklearn estimator for one C (P1 units) in the rescaled space; ``saga=True`` forces saga
-        for an L1 fit (used past the point where the training fold becomes separable)."""
+        for an L1 fit (used where liblinear crawls, see :meth:`_fit_one`)."""
         kw = dict(C=C * self._c_factor(), max_iter=self.max_iter, tol=self._fast_tol(),
                   random_state=self.random_state, warm_start=self.warm_start)
         if self.penalty == "l1" and self.l1_solver == "liblinear" and not saga:
@@ -337,8 +335,7 @@ class LRProbe(_BinaryProbe):
             lr.set_params(warm_start=True)
             lr.coef_, lr.intercept_ = prev.coef_.copy(), prev.intercept_.copy()
             lr.fit(Xt, y01)
-            if warm_start is not None:
-                lr.set_params(warm_start=warm_start)
+            lr.set_params(warm_start=self.warm_start if warm_start is None else warm_start)
         return lr
 
     def _exact_try(self, Xraw, y01, C, final=False):
