@@ -20,7 +20,10 @@
 #
 # Here: the profile's model, datasets and SAEs, P1's split (`num_train = min(N-100, 1024)`,
 # balanced, seed 42), P1's estimators and grids (`saeprobe.probes`), run through the resumable
-# results runner (`saeprobe.p1`). Numbers in the text are glued from the results table.
+# results runner (`saeprobe.p1`). Numbers in the text are glued from the results table. One
+# deliberate difference: the SAE probes' L1 logistic regression is solved to convergence (liblinear,
+# saga where liblinear crawls) where P1's saga stops at its 1,000-epoch cap -- the same objective at
+# each C; `benchmarks/probes.py --methods sae` measures both against the exact optimum.
 
 # %% tags=["parameters"]
 profile = "cpu"
