@@ -251,7 +251,7 @@ def main(argv=None):
     summ = df.groupby("method").agg(peer_cpu_s=("peer_cpu_s", "sum"), ours_cpu_s=("ours_cpu_s", "sum"),
                                     max_abs_dauc=("abs_dauc", "max"), mean_abs_dauc=("abs_dauc", "mean"),
                                     same_hp=("same_hp", "mean"))
-    if "opt_auc" in df:  # |test AUC - exact optimum's| at the reference's C (LR rows only)
+    if "opt_auc" in df:  # |test AUC - exact optimum's| at the reference's C (LR and SAE rows)
         summ = summ.join(df.groupby("method").agg(max_peer_vs_opt=("peer_vs_opt", "max"),
                                                   max_ours_vs_opt=("ours_vs_opt", "max")))
     summ["speedup_cpu"] = (summ.peer_cpu_s / summ.ours_cpu_s).round(1)

@@ -267,6 +267,15 @@ def sae_dir(profile: Any) -> Path:
     return profile.home_dir / "saes" / "trained"
 
 
+def _trained_entry(profile: Any, spec: SAESpec, identity: str, hook: str) -> tuple[str, str, Path]:
+    """(cache key, corpus key, folder) of the trained SAE ``spec`` for the model ``identity``."""
+    from saeprobe.saes.corpus import corpus_key
+
+    ckey = corpus_key(profile, identity)[0]
+    key = _spec_key(profile, spec, ckey, hook)
+    return key, ckey, sae_dir(profile) / f"{spec.name}-{key[:12]}"
+
+
 def get_sae(
     profile: Any,
     spec: SAESpec | None = None,
@@ -285,7 +294,7 @@ def get_sae(
     training history).
     """
     from saeprobe.models import default_device, expected_identity, load_profile_model, model_identity
-    from saeprobe.saes.corpus import corpus_key, token_corpus
+    from saeprobe.saes.corpus import token_corpus
 
     if spec is None:
         cands = select_specs(profile, **select)
@@ -296,19 +305,15 @@ def get_sae(
     layer = profile.main_layer if spec.layer is None else spec.layer
     spec = replace(spec, layer=layer)
     hook = profile.hook_name(layer)
-    if model is None and not retrain:  # a cached SAE is found and loaded without loading the model
-        identity = expected_identity(profile.model)
-        if identity is not None:
-            key = _spec_key(profile, spec, corpus_key(profile, identity)[0], hook)
-            folder = sae_dir(profile) / f"{spec.name}-{key[:12]}"
-            if validate_folder(folder, {"key": key}) is not None:
-                return load_sae(folder, None, hook=hook, device=profile.device or default_device())
+    # the cache is keyed by the model's identity, known offline without loading the model
+    identity = model_identity(model) if model is not None else expected_identity(profile.model)
+    if identity is not None and not retrain:
+        key, _, folder = _trained_entry(profile, spec, identity, hook)
+        if validate_folder(folder, {"key": key}) is not None:
+            device = None if model is not None else (profile.device or default_device())
+            return load_sae(folder, model, hook=hook, device=device)
     model = model if model is not None else load_profile_model(profile)
-    ckey, _ = corpus_key(profile, model)
-    key = _spec_key(profile, spec, ckey, hook)
-    folder = sae_dir(profile) / f"{spec.name}-{key[:12]}"
-    if not retrain and validate_folder(folder, {"key": key}) is not None:
-        return load_sae(folder, model, hook=hook)
+    key, ckey, folder = _trained_entry(profile, spec, model_identity(model), hook)
     corpus = token_corpus(profile, [hook], model, progress=progress)[hook]
     data_seed = spec.data_seed if spec.data_seed is not None else profile.seed
     sae, hist = train_sae(spec, corpus.train, hook=hook, model_name=profile.model, data_seed=data_seed, progress=progress)
