@@ -22,6 +22,10 @@ stopped at the cap, unconverged), ``opt_auc`` the test AUC of the optimum solved
 tolerance of 1e-10, and ``peer_vs_opt`` / ``ours_vs_opt`` each side's distance from it. Where P1's fit
 stops at the cap, |ΔAUC| between the two measures P1's stopping point, not an error of ours.
 
+``lr[p1_verbatim]`` is ``LRProbe(p1_budget=10**9)``: P1's own unscaled lbfgs for every fit (tested
+equal to the package), so |ΔAUC| = 0 at the reference's speed -- the other end of the trade-off.
+``mean_dauc`` in the summary is signed (ours - reference): a systematic bias would show there.
+
 ``sae`` compares P1's SAE-probe fit: the L1 logistic-regression grid (P1: saga) on the top-k latents
 (k 128, P1's other-regime k; ranked on the training rows) of the profile's SAE -- the reference's
 ``find_best_reg(penalty="l1")`` against ours (liblinear) and ours with P1's saga; ``opt_auc`` is then
@@ -32,6 +36,7 @@ name)`` (extracted on a miss -- minutes on CPU), or ``--synthetic N`` datasets w
 statistics (row norm ~6.7k, 97 % of the squared norm in 3 offset dimensions, planted linear label, balanced classes).
 
     nice python benchmarks/probes.py --profile cpu --datasets 87_glue_cola 92_glue_sst2 5_hist_fig_ismale
+    nice python benchmarks/probes.py --max-rows 1524 --methods lr   # P1's 1,024 train rows
     nice python benchmarks/probes.py --synthetic 3 --n 1524
 
 Prints a table and writes it as CSV to ``--out`` (default ``$SAEPROBE_HOME/benchmarks/probes.csv``).
@@ -122,7 +127,9 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws, Z=None, sae_k
     ours = {
         "lr": [("lr", lambda: probes.LRProbe()),
                ("lr[p1_budget=100]", lambda: probes.LRProbe(p1_budget=100)),
-               ("lr[standardize]", lambda: probes.LRProbe(scale="standardize"))],
+               ("lr[standardize]", lambda: probes.LRProbe(scale="standardize")),
+               # P1's optimiser replayed for every fit: the price of |dAUC| = 0 (see module docstring)
+               ("lr[p1_verbatim]", lambda: probes.LRProbe(p1_budget=10**9))],
         "pca": [("pca", lambda: probes.PCAProbe())],
         "knn": [("knn", lambda: probes.KNNProbe())],
         "xgb": [("xgb", lambda: probes.XGBProbe(n_iter=xgb_draws))],
@@ -229,6 +236,8 @@ def _hp(clf, m):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--max-rows", type=int, default=None,
+                    help="override the profile's rows per dataset (e.g. 1524: P1's 1,024 train rows; extracted on a miss)")
     ap.add_argument("--datasets", nargs="*", default=["87_glue_cola", "92_glue_sst2", "5_hist_fig_ismale"])
     ap.add_argument("--synthetic", type=int, default=0, help="use N synthetic datasets instead of real ones")
     ap.add_argument("--n", type=int, default=600, help="rows per synthetic dataset (P1 split: n-100 train)")
@@ -253,7 +262,7 @@ def main(argv=None):
     else:
         from saeprobe.config import load_profile
 
-        profile = load_profile(a.profile)
+        profile = load_profile(a.profile, **({"max_rows": a.max_rows} if a.max_rows else {}))
         print(f"data: REAL last-token activations, profile {profile.name}, {profile.hook_name()}")
         for name in a.datasets:
             X, y = real(profile, name)
@@ -263,11 +272,13 @@ def main(argv=None):
             rows += run_dataset(name, X, y, ref, methods, a.peer_threads, a.xgb_draws, Z=Z, sae_k=a.sae_k)
         out_home = profile.home_dir
     df = pd.DataFrame(rows)
+    df["dauc"] = (df.ours_auc - df.peer_auc).round(5)
     df["same_hp"] = [json.loads(a or "{}") == {k: v for k, v in json.loads(b).items() if k != "k"}
                      for a, b in zip(df.peer_hp, df.ours_hp)]
     print("\n" + df.drop(columns=["peer_hp", "ours_hp"]).to_string(index=False))
     summ = df.groupby("method").agg(peer_cpu_s=("peer_cpu_s", "sum"), ours_cpu_s=("ours_cpu_s", "sum"),
                                     max_abs_dauc=("abs_dauc", "max"), mean_abs_dauc=("abs_dauc", "mean"),
+                                    mean_dauc=("dauc", "mean"),  # signed, ours - reference: a bias?
                                     same_hp=("same_hp", "mean"))
     if "opt_auc" in df:  # |test AUC - exact optimum's| at the reference's C (LR and SAE rows)
         summ = summ.join(df.groupby("method").agg(max_peer_vs_opt=("peer_vs_opt", "max"),
