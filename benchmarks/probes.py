@@ -37,6 +37,7 @@ statistics (row norm ~6.7k, 97 % of the squared norm in 3 offset dimensions, pla
 
     nice python benchmarks/probes.py --profile cpu --datasets 87_glue_cola 92_glue_sst2 5_hist_fig_ismale
     nice python benchmarks/probes.py --max-rows 1524 --methods lr   # P1's 1,024 train rows
+    nice python benchmarks/probes.py --methods lr --datasets all     # every dataset of the profile
     nice python benchmarks/probes.py --synthetic 3 --n 1524
 
 Prints a table and writes it as CSV to ``--out`` (default ``$SAEPROBE_HOME/benchmarks/probes.csv``).
@@ -238,7 +239,8 @@ def main(argv=None):
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--max-rows", type=int, default=None,
                     help="override the profile's rows per dataset (e.g. 1524: P1's 1,024 train rows; extracted on a miss)")
-    ap.add_argument("--datasets", nargs="*", default=["87_glue_cola", "92_glue_sst2", "5_hist_fig_ismale"])
+    ap.add_argument("--datasets", nargs="*", default=["87_glue_cola", "92_glue_sst2", "5_hist_fig_ismale"],
+                    help="dataset names, or 'all' for every dataset of the profile")
     ap.add_argument("--synthetic", type=int, default=0, help="use N synthetic datasets instead of real ones")
     ap.add_argument("--n", type=int, default=600, help="rows per synthetic dataset (P1 split: n-100 train)")
     ap.add_argument("--methods", default="lr,pca,knn,sae",
@@ -264,7 +266,8 @@ def main(argv=None):
 
         profile = load_profile(a.profile, **({"max_rows": a.max_rows} if a.max_rows else {}))
         print(f"data: REAL last-token activations, profile {profile.name}, {profile.hook_name()}")
-        for name in a.datasets:
+        names = profile.dataset_names() if a.datasets == ["all"] else a.datasets
+        for name in names:
             X, y = real(profile, name)
             Z, sae_name = sae_codes(profile, name) if "sae" in methods else (None, None)
             print(f"{name}: X {X.shape}, mean row norm {np.linalg.norm(X, axis=1).mean():.0f}"
