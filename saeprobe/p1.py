@@ -41,8 +41,9 @@ import pandas as pd
 __all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "specs_from_profile", "run_regime",
            "evaluate_cell", "load_results"]
 
-#: Bump when a change to the probes invalidates stored cells (2: L1 fits moved from saga to liblinear).
-RESULTS_VERSION = 2
+#: Bump when a change to the probes invalidates stored cells (2: L1 fits moved from saga to liblinear;
+#: 3: LR replays of P1's own fit (``p1_budget``) run lbfgs in float64 on float32 input, as P1's did).
+RESULTS_VERSION = 3
 
 COLUMNS = ["dataset", "regime", "param", "dedup", "method", "sae", "k", "ranking", "penalty", "binarize",
            "hyperparameters", "val_auc", "test_auc", "test_auc_logit", "test_acc", "test_f1", "n_train", "n_test",

@@ -351,6 +351,10 @@ class LRProbe(_BinaryProbe):
             return None
         cap = min(int(self.p1_budget), int(self.max_iter))
         m = LogisticRegression(C=C, max_iter=cap, tol=self.tol, random_state=self.random_state)
+        # P1's scikit-learn (1.6, sae-probes' minimum) runs lbfgs in float64 whatever the input
+        # dtype; newer releases keep float32 and stop elsewhere (up to 0.03 test AUC apart on
+        # float32 activations), so the replay casts as P1's did
+        Xraw = np.asarray(Xraw, dtype=np.float64)
         if final:  # P1 shuffles the training rows (RandomState(seed)) before its final fit
             perm = np.random.RandomState(self.random_state).permutation(len(y01))
             Xraw, y01 = Xraw[perm], y01[perm]

@@ -191,16 +191,20 @@ def _peer():
     return mod
 
 
-@pytest.mark.parametrize("n", [200])
-def test_lr_verbatim_mode_equals_sae_probes_find_best_reg(n):
-    """p1_budget > max_iter reproduces the package's own LR grid exactly (val AUC, C, test AUC)."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lr_verbatim_mode_equals_sae_probes_find_best_reg(dtype):
+    """p1_budget > max_iter reproduces the package's own LR grid exactly (val AUC, C, test AUC) --
+    on float32 activations too, where P1's scikit-learn (1.6) still fitted lbfgs in float64."""
+    n = 200
     ref = _peer()
     X, y = toy(n + 100, d=6, sep=1.0, offset=30.0)
+    X = X.astype(np.float32).astype(np.float64)  # values a float32 array can hold exactly
     Xtr, ytr, Xte, yte = X[:n], y[:n], X[n:], y[n:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = ref.find_best_reg(Xtr, ytr, Xte, yte, seed=42)
-        ours = LRProbe(p1_budget=10_000).fit(Xtr, ytr)
+        res = ref.find_best_reg(Xtr, ytr, Xte, yte, seed=42)  # float64: P1's numerics
+        ours = LRProbe(p1_budget=10_000).fit(Xtr.astype(dtype), ytr)
+        Xte = Xte.astype(dtype)
     assert ours.C_ == res.classifier.C
     assert ours.val_auc_ == pytest.approx(res.metrics.val_auc, abs=1e-12)
     np.testing.assert_allclose(ours.coef_, res.classifier.coef_.ravel(), rtol=1e-6, atol=1e-10)
