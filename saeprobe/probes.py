@@ -216,8 +216,8 @@ class LRProbe(_BinaryProbe):
         (per-feature z-score: a different objective, faster still), or "none" (P1's code verbatim).
         Sparse input is never centred (only rescaled), which is still exact.
     warm_start : walk the C path from strong to weak regularisation reusing coefficients.
-    p1_budget : int (default 0). From the largest C down, first run P1's own unscaled lbfgs
-        capped at this many iterations and keep its result while it stops earlier (then it is
+    p1_budget : int (default 0). From the largest C down, first run P1's own unscaled lbfgs (in
+        float64 for any input dtype, as P1's scikit-learn 1.6 did) capped at this many iterations and keep its result while it stops earlier (then it is
         exactly P1's, including P1's early stops at large C on separable data -- implicit
         regularisation that changes which C wins); from the first miss on, solve the remaining C
         on the fast path. 0 = fast path only; ``> max_iter`` = P1 verbatim (slow). Only for
