@@ -217,10 +217,10 @@ class LRProbe(_BinaryProbe):
         Sparse input is never centred (only rescaled), which is still exact.
     warm_start : walk the C path from strong to weak regularisation reusing coefficients.
     p1_budget : int (default 0). From the largest C down, first run P1's own unscaled lbfgs (in
-        float64 for any input dtype, as P1's scikit-learn 1.6 did) capped at this many iterations and keep its result while it stops earlier (then it is
-        exactly P1's, including P1's early stops at large C on separable data -- implicit
-        regularisation that changes which C wins); from the first miss on, solve the remaining C
-        on the fast path. 0 = fast path only; ``> max_iter`` = P1 verbatim (slow). Only for
+        float64 for any input dtype, as P1's scikit-learn 1.6 did) capped at this many iterations
+        and keep its result while it stops earlier (then it is exactly P1's, including P1's early
+        stops at large C on separable data -- implicit regularisation that changes which C wins);
+        from the first miss on, solve the remaining C on the fast path. 0 = fast path only; ``> max_iter`` = P1 verbatim (slow). Only for
         ``penalty="l2"``, ``scale="center"``, dense input.
     max_iter, tol : solver settings (P1: 1000, sklearn's default 1e-4).
     cv_seed : seed of the inner StratifiedKFold (P1: 42).
@@ -351,10 +351,6 @@ class LRProbe(_BinaryProbe):
             return None
         cap = min(int(self.p1_budget), int(self.max_iter))
         m = LogisticRegression(C=C, max_iter=cap, tol=self.tol, random_state=self.random_state)
-        # P1's scikit-learn (1.6, sae-probes' minimum) runs lbfgs in float64 whatever the input
-        # dtype; newer releases keep float32 and stop elsewhere (up to 0.03 test AUC apart on
-        # float32 activations), so the replay casts as P1's did
-        Xraw = np.asarray(Xraw, dtype=np.float64)
         if final:  # P1 shuffles the training rows (RandomState(seed)) before its final fit
             perm = np.random.RandomState(self.random_state).permutation(len(y01))
             Xraw, y01 = Xraw[perm], y01[perm]
@@ -418,6 +414,10 @@ class LRProbe(_BinaryProbe):
     def _fit_encoded(self, X, y01):
         Cs = [float(c) for c in (C_GRID if self.Cs is None else np.atleast_1d(self.Cs))]
         Xt = self._fit_transform(X)
+        # P1's scikit-learn (1.6, sae-probes' minimum) ran lbfgs in float64 whatever the input
+        # dtype; newer releases keep float32 and stop elsewhere (up to 0.03 test AUC apart on
+        # float32 activations), so P1's replays (p1_budget) get float64 -- cast once, here
+        Xraw = np.asarray(X, dtype=np.float64) if self.p1_budget > 0 and not sp.issparse(X) else X
         self._exact_Cs, self._saga_Cs = set(), set()
         n = X.shape[0]
         self.searched_ = n > 3 and len(Cs) > 1
@@ -429,7 +429,7 @@ class LRProbe(_BinaryProbe):
             def scores(tr, va):
                 if not _fold_has_two(y01, tr):
                     return [0.5] * len(Cs)  # P1: neutral score for single-class training folds
-                models = self._path(Xt[tr], y01[tr], Cs, X[tr])
+                models = self._path(Xt[tr], y01[tr], Cs, Xraw[tr])
                 # P1 scores predict_proba: float64 expit saturates to exactly 1.0 for logits > ~37,
                 # and those ties lower the AUC of large-C fits -- part of how P1 picks C; keep it
                 return [_auc(y01[va], expit(self._decision(Xt[va], *models[i]))) for i in range(len(Cs))]
@@ -438,7 +438,7 @@ class LRProbe(_BinaryProbe):
             if best is not None:
                 C = best["C"]
         # final refit: P1's own fit first only where it stopped early on the inner folds (or no search)
-        exact = self._exact_try(X, y01, C, final=True) if (C in self._exact_Cs or not self.searched_) else None
+        exact = self._exact_try(Xraw, y01, C, final=True) if (C in self._exact_Cs or not self.searched_) else None
         if exact is not None:
             self._wt, self._bt, self.n_iter_ = exact  # P1's own fit, stopped before p1_budget
             self.solver_ = "lbfgs"
