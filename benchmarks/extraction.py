@@ -24,7 +24,7 @@ import torch
 
 def sample_texts(profile, n: int) -> list[str]:
     """``n`` texts: an equal, seeded share of every dataset of the profile (deterministic)."""
-    from saeprobe import data
+    from saeprobe.core import data
 
     names = profile.dataset_names()
     per = -(-n // len(names))
@@ -69,8 +69,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from saeprobe import load_profile
-    from saeprobe.activations import _default_budget, extract, hook_layer, tokenize
-    from saeprobe.models import load_profile_model
+    from saeprobe.core.activations import _default_budget, extract, hook_layer, tokenize
+    from saeprobe.core.models import load_profile_model
 
     profile = load_profile(args.profile)
     model = load_profile_model(profile)

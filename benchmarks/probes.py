@@ -93,8 +93,8 @@ def synthetic(seed: int, n: int, d: int = 640, noise: float = 0.3):
 
 
 def real(profile, name):
-    from saeprobe import data
-    from saeprobe.activations import dataset_activations
+    from saeprobe.core import data
+    from saeprobe.core.activations import dataset_activations
 
     ds = data.load_dataset(name, max_rows=profile.max_rows, seed=profile.seed)
     X = dataset_activations(profile, name).numpy().astype(np.float64)
@@ -105,7 +105,7 @@ def sae_codes(profile, name):
     """Codes [n, width] (CSR) of dataset ``name`` under the profile's main-layer seed-0 TopK SAE of
     the widest ``p1.regime_sae_widths`` width (the SAE of P1's other regimes), and its name."""
     from saeprobe import saes
-    from saeprobe.activations import dataset_activations
+    from saeprobe.core.activations import dataset_activations
 
     widths = (profile.p1 or {}).get("regime_sae_widths") or [max(s.width for s in saes.sae_specs(profile))]
     spec = next(s for s in saes.sae_specs(profile) if s.seed == 0 and s.arch == "topk"
@@ -118,8 +118,8 @@ def run_dataset(name, X, y, ref, methods, peer_threads, xgb_draws, Z=None, sae_k
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    from saeprobe import probes
-    from saeprobe.regimes import standard_split
+    from saeprobe.p1 import probes
+    from saeprobe.p1.splits import standard_split
 
     sp_ = standard_split(y)
     Xtr, ytr, Xte, yte = X[sp_.train_idx], sp_.y_train, X[sp_.test_idx], sp_.y_test
@@ -187,7 +187,7 @@ def _extras(m, res, Xtr, ytr, Xte, yte, Ktr=None, Kte=None) -> dict:
     docstring). {} for other methods."""
     from sklearn.metrics import roc_auc_score
 
-    from saeprobe import probes
+    from saeprobe.p1 import probes
 
     pa = res.metrics.test_auc
     if m == "lr":  # where did the reference stop, and where is the optimum?
@@ -266,7 +266,7 @@ def main(argv=None):
                                 a.xgb_draws)
         out_home = None
     else:
-        from saeprobe.config import load_profile
+        from saeprobe.core.config import load_profile
 
         profile = load_profile(a.profile, **({"max_rows": a.max_rows} if a.max_rows else {}))
         print(f"data: REAL last-token activations, profile {profile.name}, {profile.hook_name()}")

@@ -29,7 +29,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import data, load_profile
+from saeprobe.core import data
+from saeprobe import load_profile
 
 prof = load_profile(profile)
 glue("profile_name", prof.name, display=False)

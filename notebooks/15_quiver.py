@@ -28,7 +28,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, p1, stats
+from saeprobe import load_profile
+from saeprobe.p1 import runner as p1
+from saeprobe.core import stats
 
 prof = load_profile(profile)
 out_dir = prof.home_dir / "results" / "p1" / prof.name

@@ -27,8 +27,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import data, load_profile, p1, regimes, saes, stats
-from saeprobe.activations import dataset_activations
+from saeprobe.core import data, stats
+from saeprobe import load_profile, saes
+from saeprobe.p1 import runner as p1, splits as regimes
+from saeprobe.core.activations import dataset_activations
 
 prof = load_profile(profile)
 P1 = dict(prof.p1)

@@ -43,7 +43,7 @@ import pandas as pd
 from myst_nb import glue
 
 from saeprobe import load_profile, saes
-from saeprobe.models import load_profile_model
+from saeprobe.core.models import load_profile_model
 
 prof = load_profile(profile)
 specs = saes.sae_specs(prof)

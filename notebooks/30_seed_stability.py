@@ -46,7 +46,7 @@ from myst_nb import glue
 from scipy.stats import spearmanr
 
 from saeprobe import load_profile, matching, saes
-from saeprobe.models import hub_offline, load_profile_model
+from saeprobe.core.models import hub_offline, load_profile_model
 
 T0 = time.perf_counter()
 prof = load_profile(profile)

@@ -43,8 +43,10 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from sklearn.metrics import roc_auc_score
 
-from saeprobe import activations, data, load_profile, matching, probes, regimes, saes
-from saeprobe.models import load_profile_model
+from saeprobe.core import activations, data
+from saeprobe import load_profile, matching, saes
+from saeprobe.p1 import probes, splits as regimes
+from saeprobe.core.models import load_profile_model
 
 T0 = time.perf_counter()
 prof = load_profile(profile)

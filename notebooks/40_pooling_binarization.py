@@ -159,7 +159,7 @@ glue("p3_40_mosaic_rank", rank, display=False)
 glue("p3_40_n_sae_cfgs", int(len(sae_summ)), display=False)
 
 # binarized (>1) minus raw counts, paired per dataset and layer (all latents)
-from saeprobe.stats import bootstrap_ci  # noqa: E402
+from saeprobe.core.stats import bootstrap_ci
 
 if not sae.empty:
     cnt = sae[(sae.pooling == "count") & (sae.top_n == 0)]

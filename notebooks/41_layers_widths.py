@@ -38,7 +38,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import mosaic
-from saeprobe.stats import bootstrap_ci
+from saeprobe.core.stats import bootstrap_ci
 
 T0 = time.perf_counter()
 S = mosaic.setup(profile, widths="all")

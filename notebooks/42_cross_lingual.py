@@ -38,8 +38,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import data, mosaic
-from saeprobe.stats import bootstrap_ci
+from saeprobe.core import data
+from saeprobe import mosaic
+from saeprobe.core.stats import bootstrap_ci
 
 T0 = time.perf_counter()
 S = mosaic.setup(profile, widths="main")

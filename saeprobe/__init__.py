@@ -1,7 +1,10 @@
 """saeprobe: probing LLM activations with sparse autoencoders, reproducibly.
 
-Layers: :mod:`saeprobe.config` (profiles), :mod:`saeprobe.models` (TransformerLens models, offline
-Gemma 3 270M), :mod:`saeprobe.data` (P1 datasets), :mod:`saeprobe.activations` (cached extraction).
+Packages (see ARCHITECTURE.md): :mod:`saeprobe.core` (profiles and settings, caches, models,
+datasets, activations, statistics; imports no paper), :mod:`saeprobe.saes` (our SAEs, built on
+sae-lens), one package per paper -- :mod:`saeprobe.p1` (Kantamneni et al., sparse probing),
+:mod:`saeprobe.p2` (Paulo & Belrose, seed stability), :mod:`saeprobe.p3` (MOSAIC) -- and
+:mod:`saeprobe.book` (the notebook runner).
 """
 import os as _os
 
@@ -17,6 +20,6 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __version__ = "0.1.0"
 
-from saeprobe.config import Profile, load_profile  # noqa: E402
+from saeprobe.core.config import Profile, load_profile  # noqa: E402
 
 __all__ = ["Profile", "load_profile", "__version__"]

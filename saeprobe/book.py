@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from saeprobe.core.config import load_profile
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 GENERATED = Path("book") / "_generated"
 MANIFEST = "manifest.json"
@@ -228,8 +230,6 @@ def ensure_kernel(root: Path) -> str:
 # ------------------------------------------------------------------------------------- execution
 def _profile_note(profile: str, params: dict) -> str:
     try:
-        from saeprobe.config import load_profile
-
         desc = load_profile(profile).description
     except Exception:  # the notebook itself will report a bad profile
         desc = ""

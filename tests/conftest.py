@@ -12,7 +12,7 @@ import torch  # noqa: E402
 @pytest.fixture(scope="session")
 def real_model():
     """The real offline Gemma 3 270M as a HookedTransformer (fp32, CPU)."""
-    from saeprobe.models import load_model
+    from saeprobe.core.models import load_model
 
     return load_model("google/gemma-3-270m", device="cpu", dtype="float32")
 
@@ -34,6 +34,6 @@ def tiny_model(real_model):
 @pytest.fixture()
 def tmp_profile(tmp_path):
     """The smoke profile with its cache root in a fresh temporary folder (model weights shared)."""
-    from saeprobe.config import load_profile
+    from saeprobe.core.config import load_profile
 
     return load_profile("smoke", home=str(tmp_path))

@@ -11,14 +11,27 @@
 """
 from saeprobe.saes.corpus import TokenCorpus, corpus_settings, token_corpus, training_texts
 from saeprobe.saes.encode import (
-    POOL_METHODS, DiskEncoder, dense_encode, encode, encode_topk, pool_token_codes, pooled_features,
+    POOL_METHODS,
+    DiskEncoder,
+    dense_encode,
+    encode,
+    encode_topk,
+    pool_token_codes,
+    pooled_features,
 )
 from saeprobe.saes.load import (
-    SAEUnavailableOffline, check_compat, load_sae, read_manifest, sae_state_equal, save_sae, split_hub_spec,
+    SAEUnavailableOffline,
+    check_compat,
+    load_sae,
+    read_manifest,
+    sae_state_equal,
+    save_sae,
+    split_hub_spec,
     validate_folder,
 )
 from saeprobe.saes.metrics import ce_loss_delta, metrics_table, reconstruction_metrics, sae_quality
-from saeprobe.saes.train import SAESpec, get_sae, profile_saes, sae_dir, sae_specs, select_specs, train_sae
+from saeprobe.saes.specs import SAESpec, sae_specs, select_specs
+from saeprobe.saes.train import get_sae, profile_saes, sae_dir, train_sae
 
 __all__ = [
     "TokenCorpus", "corpus_settings", "token_corpus", "training_texts",

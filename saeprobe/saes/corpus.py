@@ -25,10 +25,17 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import torch
+
+from saeprobe.core import activations as A
+from saeprobe.core import data
+from saeprobe.core.activations import tokenize
+from saeprobe.core.cache import atomic_save, key_for, load_checked
+from saeprobe.core.models import load_profile_model, model_identity
+from saeprobe.core.settings import CorpusSettings
 
 log = logging.getLogger("saeprobe.saes")
 
@@ -65,19 +72,16 @@ class TokenCorpus:
         return [self.texts[i] for i in idx]
 
 
-def corpus_settings(profile: Any) -> dict:
-    """The ``sae.corpus`` settings of a profile with defaults filled in."""
-    c = dict((profile.sae or {}).get("corpus") or {})
-    c.setdefault("tokens", 100_000)
-    c.setdefault("heldout_tokens", 8_192)
-    c.setdefault("max_len", min(128, profile.max_len))
-    c.setdefault("batch_size", profile.batch_size)
-    return c
+def corpus_settings(profile: Any) -> CorpusSettings:
+    """The ``sae.corpus`` settings of a profile with ``max_len`` / ``batch_size`` resolved
+    (``min(128, profile.max_len)`` / ``profile.batch_size`` when unset)."""
+    c = profile.sae.corpus
+    return replace(c, max_len=min(128, profile.max_len) if c.max_len is None else c.max_len,
+                   batch_size=profile.batch_size if c.batch_size is None else c.batch_size)
 
 
 def training_texts(profile: Any) -> tuple[list[str], dict]:
     """All candidate corpus texts (unique, shuffled with ``profile.seed``) and how they were chosen."""
-    from saeprobe import data
 
     eval_sets = set(profile.dataset_names())
     candidates = [n for n in data.list_datasets("binary") if n not in eval_sets]
@@ -119,7 +123,6 @@ def training_texts(profile: Any) -> tuple[list[str], dict]:
 
 def _select(model: Any, texts: Sequence[str], total: int, heldout: int, max_len: int) -> tuple[list[str], int]:
     """Take texts in order until ``total + heldout`` non-BOS tokens; return them and the held-out count."""
-    from saeprobe.activations import tokenize
 
     chosen: list[str] = []
     n_tok = 0
@@ -143,7 +146,6 @@ def _select(model: Any, texts: Sequence[str], total: int, heldout: int, max_len:
 
 def _token_pass(model: Any, texts: Sequence[str], hooks: Sequence[str], max_len: int, batch_size: int, progress: bool):
     """One forward pass -> per hook (acts [N, d], token_ids [N], text_index [N]), texts in input order."""
-    from saeprobe import activations as A
 
     per = {h: [None] * len(texts) for h in hooks}
     ids_per: list = [None] * len(texts)
@@ -169,8 +171,6 @@ def corpus_key(profile: Any, model: Any) -> tuple[str, dict]:
     """Cache key of the profile's SAE corpus -> (key, fields). ``model``: a loaded model, or the
     identity string :func:`saeprobe.models.model_identity` would give it (so a cached SAE can be
     found without loading the model)."""
-    from saeprobe.cache import key_for
-    from saeprobe.models import model_identity
 
     c = corpus_settings(profile)
     fields = {
@@ -178,9 +178,9 @@ def corpus_key(profile: Any, model: Any) -> tuple[str, dict]:
         "model": model if isinstance(model, str) else model_identity(model),
         "datasets": sorted(profile.dataset_names()),
         "seed": profile.seed,
-        "tokens": int(c["tokens"]),
-        "heldout_tokens": int(c["heldout_tokens"]),
-        "max_len": int(c["max_len"]),
+        "tokens": int(c.tokens),
+        "heldout_tokens": int(c.heldout_tokens),
+        "max_len": int(c.max_len),
     }
     return key_for(fields), fields
 
@@ -191,8 +191,6 @@ def token_corpus(profile: Any, hooks: str | Sequence[str], model: Any = None, *,
     ``model`` defaults to ``saeprobe.models.load_profile_model(profile)``. On a miss, every
     requested hook that is not cached yet is computed in one forward pass.
     """
-    from saeprobe.cache import atomic_save, load_checked
-    from saeprobe.models import load_profile_model
 
     hooks = [hooks] if isinstance(hooks, str) else list(hooks)
     model = model if model is not None else load_profile_model(profile)
@@ -209,8 +207,8 @@ def token_corpus(profile: Any, hooks: str | Sequence[str], model: Any = None, *,
     if missing:
         c = corpus_settings(profile)
         texts, info = training_texts(profile)
-        chosen, n_held = _select(model, texts, int(c["tokens"]), int(c["heldout_tokens"]), int(c["max_len"]))
-        acts, tok, tix = _token_pass(model, chosen, missing, int(c["max_len"]), int(c["batch_size"]), progress)
+        chosen, n_held = _select(model, texts, int(c.tokens), int(c.heldout_tokens), int(c.max_len))
+        acts, tok, tix = _token_pass(model, chosen, missing, int(c.max_len), int(c.batch_size), progress)
         held = tix < n_held
         for h in missing:
             meta = {**fields, **info, "key": key, "hook": h, "texts": chosen, "n_heldout_texts": n_held,

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from saeprobe.config import no_bar
+from saeprobe.core.config import no_bar
 
 POOL_METHODS = ("sum", "count", "max", "mean")
 

@@ -19,6 +19,9 @@ from typing import Any
 
 import torch
 
+from saeprobe.core.models import hub_offline
+from saeprobe.saes.specs import sae_specs
+
 log = logging.getLogger("saeprobe.saes")
 
 MANIFEST = "saeprobe_manifest.json"
@@ -40,8 +43,6 @@ def _sha256_file(path: Path) -> str:
 
 def _hub_offline() -> bool:
     try:
-        from saeprobe.models import hub_offline
-
         return hub_offline()
     except ImportError:  # pragma: no cover - models.py always ships
         return os.environ.get("HF_HUB_OFFLINE", "1").lower() not in ("0", "false", "no", "")
@@ -139,8 +140,6 @@ def _local_alternative(profile: Any) -> str:
     if profile is None:
         return "train one offline with saeprobe.saes.get_sae(profile, ...) (profile 'cpu' does)"
     try:
-        from saeprobe.saes.train import sae_specs
-
         specs = sae_specs(profile)
         if specs:
             return f"profile {profile.name!r} uses its own local SAE {specs[0].name!r} instead (saeprobe.saes.get_sae)"

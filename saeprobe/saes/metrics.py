@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from saeprobe.core.activations import tokenize
+from saeprobe.core.settings import CorpusSettings
 
 _CLEAN_CACHE: dict[tuple, dict] = {}
 
@@ -55,8 +56,6 @@ def reconstruction_metrics(sae: Any, acts: torch.Tensor, *, batch_rows: int = 20
 
 
 def _loss_tokens(model: Any, texts: Sequence[str], max_len: int):
-    from saeprobe.activations import tokenize
-
     ids = tokenize(model, list(texts), max_len)
     T = max(len(r) for r in ids)
     pad = model.tokenizer.pad_token_id or 0
@@ -134,9 +133,9 @@ def sae_quality(sae: Any, corpus: Any, *, model: Any = None, profile: Any = None
     """
     res = reconstruction_metrics(sae, corpus.test)
     if model is not None:
-        c = dict(((profile.sae or {}).get("corpus") or {}) if profile is not None else {})
-        texts = corpus.heldout_texts[: int(c.get("ce_texts", 8))]
-        res.update(ce_loss_delta(model, sae, texts, corpus.hook, max_len=int(c.get("ce_max_len", 64)),
+        c = profile.sae.corpus if profile is not None else CorpusSettings()
+        texts = corpus.heldout_texts[: int(c.ce_texts)]
+        res.update(ce_loss_delta(model, sae, texts, corpus.hook, max_len=int(c.ce_max_len),
                                  mean_act=corpus.train.mean(0)))
     return res
 

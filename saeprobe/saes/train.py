@@ -21,130 +21,27 @@ Profile ``sae:`` section (see ``saeprobe/profiles/*.yaml``)::
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
-from saeprobe.config import no_bar
-
+from saeprobe.core.cache import key_for
+from saeprobe.core.config import no_bar
+from saeprobe.core.models import default_device, expected_identity, load_profile_model, model_identity
+from saeprobe.saes.corpus import corpus_key, token_corpus
 from saeprobe.saes.load import SAEUnavailableOffline, load_sae, save_sae, validate_folder
+from saeprobe.saes.metrics import sae_quality
+from saeprobe.saes.specs import SAESpec, sae_specs, select_specs
 
 log = logging.getLogger("saeprobe.saes")
 
 TRAIN_VERSION = "1"
-ARCH_ALIASES = {
-    "topk": "topk", "top_k": "topk",
-    "standard": "standard", "relu": "standard", "relu_l1": "standard", "l1": "standard",
-    "jumprelu": "jumprelu", "jump_relu": "jumprelu",
-}
-
-
-def _arch(name: str) -> str:
-    try:
-        return ARCH_ALIASES[str(name).lower()]
-    except KeyError:
-        raise ValueError(f"unknown SAE architecture {name!r}: use topk, standard (ReLU+L1) or jumprelu") from None
-
-
-@dataclass(frozen=True)
-class SAESpec:
-    """One SAE to train. Sparsity: ``k`` (topk), ``l1_coefficient`` (standard), ``target_l0`` (jumprelu)."""
-
-    arch: str
-    width: int
-    k: int | None = None
-    l1_coefficient: float | None = None
-    target_l0: float | None = None
-    seed: int = 0
-    tokens: int = 200_000  # training tokens seen (cached corpus is cycled in epochs if smaller)
-    layer: int | None = None  # None: the profile's main layer
-    batch_size: int = 1024
-    lr: float = 1e-3
-    lr_decay_frac: float = 0.2  # linear decay to 0 over the last fraction of steps
-    warmup_steps: int = 10
-    dead_window: int = 50  # steps without firing before a latent counts as dead (TopK aux loss)
-    jumprelu_init_threshold: float = 0.05
-    jumprelu_bandwidth: float = 0.05
-    jumprelu_ste_to_input: bool = True  # let the L0 penalty reach the encoder (Anthropic); short runs need it
-    l0_coefficient: float = 1.0
-    l1_warmup_frac: float = 0.05
-    data_seed: int | None = None  # None: the profile seed
-
-    def __post_init__(self):
-        a = _arch(self.arch)
-        object.__setattr__(self, "arch", a)
-        if self.width < 1:
-            raise ValueError(f"SAE width must be >= 1, got {self.width}")
-        need = {"topk": "k", "standard": "l1_coefficient", "jumprelu": "target_l0"}[a]
-        if getattr(self, need) is None:
-            raise ValueError(f"a {a} SAE needs {need} (its sparsity setting)")
-        if a == "topk" and not (0 < self.k <= self.width):
-            raise ValueError(f"topk k must be in 1..width ({self.width}), got {self.k}")
-
-    @property
-    def sparsity(self) -> str:
-        if self.arch == "topk":
-            return f"k{self.k}"
-        if self.arch == "standard":
-            return f"l1_{self.l1_coefficient:g}"
-        return f"l0_{self.target_l0:g}"
-
-    @property
-    def name(self) -> str:
-        lay = "" if self.layer is None else f"-L{self.layer}"
-        return f"{self.arch}-w{self.width}-{self.sparsity}-s{self.seed}{lay}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# ----------------------------------------------------------------------------- profile -> specs
-def sae_specs(profile: Any) -> list[SAESpec]:
-    """Every SAE the profile trains, expanded over ``seeds`` and ``layers`` (layer set explicitly)."""
-    sec = profile.sae or {}
-    defaults = dict(sec.get("train") or {})
-    out = []
-    for i, raw in enumerate(sec.get("saes") or []):
-        raw = dict(raw)
-        seeds = raw.pop("seeds", [raw.pop("seed", 0)])
-        layers = raw.pop("layers", [raw.pop("layer", profile.main_layer)])
-        raw.pop("name", None)
-        for layer in layers:
-            if layer not in profile.layers:
-                raise ValueError(f"profile {profile.name!r} sae.saes[{i}]: layer {layer} is not in layers {list(profile.layers)}")
-            for s in seeds:
-                try:
-                    out.append(SAESpec(**{**defaults, **raw, "seed": int(s), "layer": int(layer)}))
-                except TypeError as exc:
-                    raise ValueError(f"profile {profile.name!r} sae.saes[{i}]: {exc}") from None
-    return out
-
-
-def select_specs(profile: Any, *, arch: str | None = None, width: int | None = None, seed: int | None = None,
-                 layer: int | None = None, **sparsity: Any) -> list[SAESpec]:
-    """The profile's specs matching the given fields (layer None: main layer)."""
-    layer = profile.main_layer if layer is None else layer
-    res = []
-    for s in sae_specs(profile):
-        if arch is not None and s.arch != _arch(arch):
-            continue
-        if width is not None and s.width != width:
-            continue
-        if seed is not None and s.seed != seed:
-            continue
-        if s.layer != layer:
-            continue
-        if any(getattr(s, k) != v for k, v in sparsity.items()):
-            continue
-        res.append(s)
-    return res
 
 
 # ----------------------------------------------------------------------------- training
@@ -160,8 +57,12 @@ def _batches(acts: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.T
 
 def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
     from sae_lens import (
-        JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig, StandardTrainingSAE, StandardTrainingSAEConfig,
-        TopKTrainingSAE, TopKTrainingSAEConfig,
+        JumpReLUTrainingSAE,
+        JumpReLUTrainingSAEConfig,
+        StandardTrainingSAE,
+        StandardTrainingSAEConfig,
+        TopKTrainingSAE,
+        TopKTrainingSAEConfig,
     )
     from sae_lens.saes.sae import SAEMetadata
 
@@ -257,8 +158,6 @@ def train_sae(
 
 # ----------------------------------------------------------------------------- cache
 def _spec_key(profile: Any, spec: SAESpec, corpus_key: str, hook: str) -> str:
-    from saeprobe.cache import key_for
-
     return key_for({"version": TRAIN_VERSION, "spec": spec.to_dict(), "corpus": corpus_key, "hook": hook,
                     "data_seed": spec.data_seed if spec.data_seed is not None else profile.seed})
 
@@ -269,7 +168,6 @@ def sae_dir(profile: Any) -> Path:
 
 def _trained_entry(profile: Any, spec: SAESpec, identity: str, hook: str) -> tuple[str, str, Path]:
     """(cache key, corpus key, folder) of the trained SAE ``spec`` for the model ``identity``."""
-    from saeprobe.saes.corpus import corpus_key
 
     ckey = corpus_key(profile, identity)[0]
     key = _spec_key(profile, spec, ckey, hook)
@@ -293,8 +191,6 @@ def get_sae(
     Returns the sae-lens SAE with ``sae.saeprobe_manifest`` (spec, seed, tokens seen, metrics,
     training history).
     """
-    from saeprobe.models import default_device, expected_identity, load_profile_model, model_identity
-    from saeprobe.saes.corpus import token_corpus
 
     if spec is None:
         cands = select_specs(profile, **select)
@@ -328,8 +224,6 @@ def get_sae(
         "history": {k: v for k, v in hist.items() if isinstance(v, list)},
     }
     if metrics:
-        from saeprobe.saes.metrics import sae_quality
-
         man["metrics"] = sae_quality(sae, corpus, model=model, profile=profile, progress=progress)
     save_sae(sae, folder, man)
     return load_sae(folder, model, hook=hook)
@@ -340,13 +234,10 @@ def profile_saes(profile: Any, *, model: Any = None, progress: bool = True, **kw
 
     The token corpus for all needed hooks is computed in one forward pass first.
     """
-    from saeprobe.models import load_profile_model
-    from saeprobe.saes.corpus import token_corpus
 
-    sec = profile.sae or {}
-    if sec.get("source", "local") == "hub":
+    if profile.sae.source == "hub":
         raise SAEUnavailableOffline(
-            f"profile {profile.name!r} uses hub SAEs ({sec.get('hub')}); load them with saeprobe.saes.load_sae")
+            f"profile {profile.name!r} uses hub SAEs ({profile.sae.hub}); load them with saeprobe.saes.load_sae")
     specs = sae_specs(profile)
     model = model if model is not None else load_profile_model(profile)
     hooks = sorted({profile.hook_name(s.layer) for s in specs})

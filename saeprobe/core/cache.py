@@ -1,11 +1,15 @@
-"""On-disk tensor cache: safetensors + JSON metadata, written atomically and validated on load.
+"""On-disk caches: the one atomic writer (tensors, JSON, text, parquet), digests, results folders.
 
-A cache entry is two files: ``NAME.safetensors`` (tensors; the metadata and a SHA-256 of every
+A tensor entry is two files: ``NAME.safetensors`` (tensors; the metadata and a SHA-256 of every
 tensor are embedded in its header) and ``NAME.json`` (the same metadata, human-readable, written
-last as the commit marker). Both are written to temporary files and renamed into place, so a
-killed writer never leaves an entry that loads. :func:`load_checked` re-verifies shapes, dtypes,
-checksums and the caller's expectations, and deletes (then reports a miss for) anything that does
-not match — a corrupt entry is recomputed, never used. No pickle anywhere.
+last as the commit marker). Every file is written to a temporary file in the same folder and
+renamed into place (:func:`atomic_write`), so a killed writer never leaves an entry that loads; an
+orphaned temporary file (a writer killed before its rename) is swept the next time that folder is
+written, once it is older than :data:`TEMP_MAX_AGE_S`. :func:`load_checked` re-verifies shapes,
+dtypes, checksums and the caller's expectations, and deletes (then reports a miss for) anything that
+does not match -- a corrupt entry is recomputed, never used. No pickle anywhere.
+
+Results of the papers' grids live under :func:`results_dir` (``<home>/results/<paper>/<profile>``).
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from safetensors import safe_open
@@ -35,15 +40,84 @@ def _digest(t: torch.Tensor) -> str:
                           if t.numel() else b"").hexdigest()
 
 
-def _atomic_write_bytes(path: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+#: A temporary file older than this (seconds) belongs to a dead writer: no write takes this long.
+TEMP_MAX_AGE_S = 6 * 3600
+_TMP_SUFFIX = ".tmp"
+_swept: set[str] = set()
+
+
+def digest_texts(texts: Sequence[str]) -> str:
+    """SHA-256 hex digest of a list of texts (order matters; NUL-separated, surrogates kept)."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def sweep_orphans(folder: str | os.PathLike, max_age_s: float = TEMP_MAX_AGE_S) -> list[Path]:
+    """Delete this module's temporary files in ``folder`` older than ``max_age_s``; returns them."""
+    now, gone = time.time(), []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return gone
+    for e in entries:
+        if e.name.startswith(".") and e.name.endswith(_TMP_SUFFIX) and e.is_file():
+            try:
+                if now - e.stat().st_mtime > max_age_s:
+                    os.unlink(e.path)
+                    gone.append(Path(e.path))
+            except OSError:
+                pass
+    if gone:
+        log.info("removed %d orphaned temporary file(s) in %s", len(gone), folder)
+    return gone
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any]) -> Path:
+    """Create ``path`` atomically: ``writer(tmp_path)`` writes a temporary file in the same folder,
+    which is then renamed onto ``path`` (removed if the writer fails). The first write into a
+    folder in this process sweeps orphaned temporary files there (:func:`sweep_orphans`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = str(path.parent.resolve())
+    if folder not in _swept:
+        _swept.add(folder)
+        sweep_orphans(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, **dump_kw: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (``dump_kw`` as for :func:`json.dumps`)."""
+    dump_kw.setdefault("default", str)
+    return atomic_write_text(path, json.dumps(obj, **dump_kw))
+
+
+def atomic_write_parquet(df, path: str | os.PathLike) -> Path:
+    """Write a pandas DataFrame to ``path`` (parquet, no index) atomically."""
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def results_dir(profile: Any, paper: str) -> Path:
+    """Where a paper's grid results for ``profile`` live: ``<home>/results/<paper>/<profile name>``."""
+    if paper not in ("p1", "p2", "p3", "saes"):
+        raise ValueError(f"results_dir: paper must be p1, p2, p3 or saes, got {paper!r}")
+    return profile.home_dir / "results" / paper / profile.name
 
 
 def atomic_save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
@@ -64,8 +138,8 @@ def atomic_save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta:
     text = json.dumps(full, sort_keys=True, default=str)
     side = path.with_suffix(".json")
     side.unlink(missing_ok=True)  # the marker goes first, so a half-replaced entry never validates
-    _atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: text}))
-    _atomic_write_bytes(side, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=1, sort_keys=True, default=str)))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: text}))
+    atomic_write_text(side, json.dumps(full, indent=1, sort_keys=True, default=str))
     return path
 
 

@@ -29,7 +29,7 @@ from saeprobe import book
 
 pytestmark = pytest.mark.book
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / ".cache" / "booktest"
 CHROMIUM = os.environ.get("SAEPROBE_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

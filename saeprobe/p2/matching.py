@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from saeprobe.core.cache import atomic_save, key_for, load_checked
+from saeprobe.core.config import no_bar
 
 __all__ = [
     "MEASURED",
@@ -517,8 +519,6 @@ def _match_cached(dec_a, enc_a, dec_b, enc_b, cache_dir, *, threshold, candidate
 
     import torch
 
-    from saeprobe.cache import atomic_save, key_for, load_checked
-
     key = key_for({"version": CACHE_VERSION, "a": _fingerprint(dec_a, enc_a), "b": _fingerprint(dec_b, enc_b),
                    "candidates": candidates})
     path = Path(cache_dir).expanduser() / f"match-{key[:24]}.safetensors"
@@ -617,8 +617,6 @@ def multi_seed(
     pairs = [(i, j) for i in range(len(saes)) for j in range(i + 1, len(saes))]
     rows = []
     from tqdm.auto import tqdm
-
-    from saeprobe.config import no_bar
 
     for i, j in tqdm(pairs, desc="matching pairs", disable=no_bar(progress)):
         r = match(weights[i], weights[j], threshold=threshold, encoder=definition == "both", block_rows=block_rows,

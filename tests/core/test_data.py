@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import LabelEncoder
 
-from saeprobe import data
+from saeprobe.core import data
 
 
 def _raw(name: str) -> pd.DataFrame:
@@ -173,16 +173,10 @@ def test_quality_report_known_issues():
     assert q["n_conflicting_prompts"].sum() == 79  # PROTOCOLS: 79 prompts with both labels
     assert q.loc["7_hist_fig_ispolitician", "n_conflicting_prompts"] == 6
     assert q.loc["87_glue_cola", "n_duplicate_rows"] == 5000 - 3647
-    for name in ("130_temp_cat_Frequency", "131_temp_cat_Typical Time", "132_temp_cat_Event Ordering"):
-        assert q.loc[name, "test_in_train_frac"] > 0.8
-    assert 0.15 < q["test_in_train_frac"].median() < 0.19  # PROTOCOLS: median 17%
     assert (q["identical_to"] == "").all()  # no byte-identical pair among the binary sets
-    assert q.loc["87_glue_cola", "num_train"] == 1024 and q.loc["87_glue_cola", "num_test"] == 3975
-    one = data.quality_report("glue_cola")
-    assert len(one) == 1 and one["test_in_train"].iloc[0] == q.loc["87_glue_cola", "test_in_train"]
+    assert "test_in_train" not in q.columns  # split leakage is P1's (saeprobe.p1.leakage)
     capped = data.quality_report(["glue_cola", "130_temp_cat_Frequency"], max_rows=600).set_index("name")
-    assert (capped["n_rows"] == 600).all() and (capped["num_train"] == 500).all() and (capped["num_test"] == 99).all()
-    assert capped.loc["130_temp_cat_Frequency", "test_in_train_frac"] > capped.loc["87_glue_cola", "test_in_train_frac"]
+    assert (capped["n_rows"] == 600).all()
 
 
 def test_identical_pairs():
@@ -196,6 +190,6 @@ def test_identical_pairs():
 
 
 def test_does_not_import_sae_probes():
-    code = ("import sys; from saeprobe import data; data.load_dataset('glue_cola'); data.load_ood('glue_cola'); "
+    code = ("import sys; from saeprobe.core import data; data.load_dataset('glue_cola'); data.load_ood('glue_cola'); "
             "assert 'sae_probes' not in sys.modules; assert 'transformer_lens' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from saeprobe import models
+from saeprobe.core import models
 
 
 @pytest.mark.real

@@ -48,7 +48,14 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
-from saeprobe.config import no_bar
+from saeprobe.core.config import no_bar
+from saeprobe import saes
+from saeprobe.core import activations, data, models
+from saeprobe.core.cache import atomic_save, key_for, load_checked
+from saeprobe.core.config import load_profile
+from saeprobe.core.models import load_profile_model
+from saeprobe.core.stats import bootstrap_ci
+from saeprobe.saes import encode, pool_token_codes
 
 log = logging.getLogger("saeprobe.mosaic")
 
@@ -116,7 +123,6 @@ def settings(profile) -> dict:
 
 def datasets(profile) -> list[tuple[str, str]]:
     """``[(canonical name, "binary" | "multiclass")]`` of the P3 runs of this profile."""
-    from saeprobe import data
 
     s = settings(profile)
     binary = profile.dataset_names() if s["binary"] is None else [data.resolve_name(n) for n in s["binary"]]
@@ -152,7 +158,6 @@ def pool_text(codes: sp.csr_matrix, poolings: Sequence[str] = POOLINGS, top_ns: 
     variants (``top_n > 0``) are made only for ``top_n_poolings``; ``"last"`` is the last token's code
     (all its latents). Pooling itself is ``saeprobe.saes.pool_token_codes``.
     """
-    from saeprobe.saes import pool_token_codes
 
     codes = sp.csr_matrix(codes, dtype=np.float32)
     T, d = codes.shape
@@ -189,7 +194,6 @@ def sae_table(profile) -> pd.DataFrame:
     the width used by the pooling grid: ``p3.main_width``, else the width of the first SAE of that
     architecture in the ``sae:`` section). Empty when the profile's ``sae:`` section defines no SAEs.
     """
-    from saeprobe import saes
 
     s = settings(profile)
     specs = [sp_ for sp_ in saes.sae_specs(profile) if sp_.layer in s["layers"]]
@@ -217,7 +221,6 @@ def sae_table(profile) -> pd.DataFrame:
 
 def load_saes(profile, table: pd.DataFrame, model=None, progress: bool = False) -> dict[str, dict[str, Any]]:
     """``{hook: {sae name: sae}}`` for the rows of :func:`sae_table` (trained or loaded from cache)."""
-    from saeprobe import saes
 
     out: dict[str, dict[str, Any]] = {}
     for _, r in table.iterrows():
@@ -253,8 +256,6 @@ def _texts_sha(texts: Sequence[str]) -> str:
 
 
 def _load_texts(profile, dataset: str, ood: bool):
-    from saeprobe import data
-
     if ood:  # p3.ood_max_rows: a class-proportional subsample of the OOD file (smoke); None: all of it
         mr = (profile.p3 or {}).get("ood_max_rows")
         return data.load_ood(dataset, max_rows=None if mr is None else int(mr), seed=profile.seed)
@@ -262,8 +263,6 @@ def _load_texts(profile, dataset: str, ood: bool):
 
 
 def _feature_entry(profile, ds, hook, sae_id, forms, identity, ood):
-    from saeprobe.cache import key_for
-
     fields = {"what": "p3-pooled-sae", "model": identity, "hook": hook, "sae": sae_id, "dataset": ds.name,
               "ood": ood, "texts_sha256": _texts_sha(ds.texts), "n_rows": len(ds.texts), "max_len": profile.max_len,
               "forms": sorted(forms), "version": MOSAIC_VERSION}
@@ -296,8 +295,6 @@ def sae_features(profile, dataset: str, saes_by_hook: dict[str, dict[str, Any]],
     (``load_ood`` with ``ood=True``). Cached; on a miss, ONE forward pass (all missing hooks at once)
     feeds every SAE and pooled form. The model is loaded only on a miss.
     """
-    from saeprobe import models
-    from saeprobe.cache import atomic_save, load_checked
 
     s = settings(profile)
     forms = _forms(s)
@@ -343,8 +340,6 @@ def sae_features(profile, dataset: str, saes_by_hook: dict[str, dict[str, Any]],
 
 def _pool_pass(model, texts, saes_by_hook, forms, s, profile, progress):
     """One model pass over ``texts`` at every hook of ``saes_by_hook`` -> pooled CSR per (hook, SAE)."""
-    from saeprobe import activations
-    from saeprobe.saes import encode
 
     hooks = sorted(saes_by_hook, key=lambda h: activations.hook_layer(model, h))
     token_ids = activations.tokenize(model, texts, profile.max_len)
@@ -565,8 +560,6 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
     label and, for SAE features, the SAE's identity), so notebooks that share configurations (40, 41,
     43) fit each one once.
     """
-    from saeprobe import activations, models
-    from saeprobe.cache import key_for
 
     s = settings(profile)
     ds = _load_texts(profile, dataset, False)
@@ -681,7 +674,6 @@ def best_config(df: pd.DataFrame, by: str = "val", *, among: pd.Series | None = 
 def summarize(sel: pd.DataFrame, by: Sequence[str] = ("config",), *, metric: str = "test_f1",
               n_boot: int = 2000, seed: int = 42) -> pd.DataFrame:
     """Mean ``metric`` over datasets with a bootstrap 95 % CI (resampling datasets), per group."""
-    from saeprobe.stats import bootstrap_ci
 
     rows = []
     for key, g in sel.groupby(list(by), dropna=False, sort=False):
@@ -699,7 +691,6 @@ def optimism(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 42) -> dict:
     Returns ``{"per_dataset": DataFrame[dataset, test_selected, val_selected, optimism, config_test,
     config_val], "mean_test_selected", "mean_val_selected", "optimism": CI of the mean difference}``.
     """
-    from saeprobe.stats import bootstrap_ci
 
     bt = best_config(df, "test").set_index("dataset")
     bv = best_config(df, "val").set_index("dataset")
@@ -722,7 +713,6 @@ def crosslingual(profile, configs: Sequence[Config], *, saes_by_hook=None, model
     (the other language; same refit model). TF-IDF's vocabulary is fitted on English training texts;
     ``ood_vocab_coverage`` (share of OOD texts with at least one known n-gram) is recorded for it.
     """
-    from saeprobe import activations, data
 
     prof = p3_profile(profile)
     s = settings(prof)
@@ -792,7 +782,6 @@ class Availability:
 def model_available(name: str) -> Availability:
     """Can ``name`` be loaded? Offline only the profile's local Gemma 3 270M can; with hub access
     (``SAEPROBE_ONLINE=1`` / ``HF_HUB_OFFLINE=0``) any TransformerLens name is tried lazily."""
-    from saeprobe import models
 
     if models.hub_offline():
         if name in getattr(models, "_OFFLINE_ALIASES", {models.OFFLINE_MODEL}):
@@ -813,7 +802,6 @@ def cross_model_transfer(profile, model_a: str, model_b: str, dataset: str, *, l
     the majority-answer baseline. Needs two *different* loadable models (see :func:`model_available`);
     raises ``RuntimeError`` otherwise — there is no stand-in pair.
     """
-    from saeprobe import activations, models
 
     if model_a == model_b:
         raise ValueError("cross-model transfer needs two different models (got the same name twice)")
@@ -873,8 +861,6 @@ def setup(profile, *, widths: str = "main", progress: bool = False) -> Setup:
     (notebook 41). Missing SAEs are trained (or loaded from the cache) by ``saeprobe.saes.get_sae``.
     ``notes`` says in words what is missing (no SAEs in the profile, a layer without SAEs, one width only).
     """
-    from saeprobe.config import load_profile
-    from saeprobe.models import load_profile_model
 
     prof = p3_profile(load_profile(profile))
     s = settings(prof)

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from sklearn.model_selection import LeavePOut, StratifiedKFold
 
-from saeprobe import data, regimes
+from saeprobe.core import data
+from saeprobe.p1 import leakage
+from saeprobe.p1 import splits as regimes
 
 PKG = Path(importlib.util.find_spec("sae_probes").origin).parent
 
@@ -198,7 +200,7 @@ def test_dedup_real_glue_cola():
     s = regimes.standard_split(ds, dedup=True)
     train = {ds.texts[i] for i in s.train_idx}
     assert s.num_train == 1024 and not any(ds.texts[i] in train for i in s.test_idx)
-    q = data.quality_report("glue_cola")
+    q = leakage.quality_report("glue_cola")
     assert s.meta["n_test_removed"] == q["test_in_train"].iloc[0] > 0
     o = regimes.ood_split(ds, data.load_ood("glue_cola"), dedup=True)
     assert o.dedup and o.num_test <= 300

@@ -61,6 +61,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from saeprobe.p1.splits import inner_cv
+
 __all__ = [
     "C_GRID",
     "SAE_KS_STANDARD",
@@ -99,7 +101,6 @@ def inner_splits(y, seed: int = 42) -> list[tuple[np.ndarray, np.ndarray]]:
     min(20 %, 100) rows; folds whose validation part lacks a class are dropped). Returns ``[]``
     when no fold is usable (the probes then fall back to default parameters, val AUC NaN).
     """
-    from saeprobe.regimes import inner_cv
 
     y = np.asarray(y)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from saeprobe.config import Profile, default_home
+from saeprobe.core.config import Profile, default_home
 
 log = logging.getLogger("saeprobe.models")
 
@@ -148,7 +148,7 @@ def load_model(name: str = OFFLINE_MODEL, device: str | None = None, dtype=None,
         name: a TransformerLens model name. ``google/gemma-3-270m`` also works offline.
         device: ``"cuda"``/``"cpu"``; default CUDA when available.
         dtype: ``"float32"``/``"bfloat16"``/torch dtype; default fp32 on CPU, bf16 on CUDA.
-        home: cache root (default :func:`saeprobe.config.default_home`).
+        home: cache root (default :func:`saeprobe.core.config.default_home`).
 
     Returns:
         ``HookedTransformer`` in eval mode with attribute ``saeprobe_identity`` (str) naming the

@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
-from saeprobe import saes  # noqa: E402
-from saeprobe.saes import SAESpec  # noqa: E402
+from saeprobe import saes
+from saeprobe.saes import SAESpec
 
 HOOK = "blocks.4.hook_resid_post"
 TEXTS = [
@@ -36,7 +36,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def acts(real_model):
     """Real non-BOS token activations at layer 4: [N, 640] float32 (N ~ 400)."""
-    from saeprobe.activations import iter_token_acts
+    from saeprobe.core.activations import iter_token_acts
 
     rows = [a for _, a, _ in iter_token_acts(real_model, TEXTS, HOOK, max_len=32, batch_size=24, progress=False)]
     x = torch.cat(rows)
@@ -124,7 +124,7 @@ def test_d_in_and_hook_mismatch(real_model, acts):
 
 
 def test_offline_hub_spec_names_local_sae(monkeypatch):
-    from saeprobe.config import load_profile
+    from saeprobe.core.config import load_profile
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     prof = load_profile("cpu")
@@ -187,7 +187,7 @@ def test_ce_loss_delta(real_model, acts):
 
 
 def test_specs_from_profile():
-    from saeprobe.config import load_profile
+    from saeprobe.core.config import load_profile
 
     for name in ("smoke", "cpu"):
         prof = load_profile(name)
@@ -205,8 +205,8 @@ def test_specs_from_profile():
 
 @pytest.mark.real
 def test_training_corpus_excludes_eval_texts():
-    from saeprobe import data
-    from saeprobe.config import load_profile
+    from saeprobe.core import data
+    from saeprobe.core.config import load_profile
 
     prof = load_profile("smoke")
     texts, info = saes.training_texts(prof)
@@ -241,7 +241,7 @@ def test_save_is_atomic_and_corruption_detected(tmp_path):
 def test_get_sae_cached_needs_no_model(tmp_profile, real_model, monkeypatch):
     """A trained SAE is found and loaded from the cache without loading the model (P1 notebooks
     read cached SAEs only); a miss still loads the model and trains."""
-    import saeprobe.models as models
+    import saeprobe.core.models as models
 
     spec = saes.select_specs(tmp_profile, arch="topk", width=128)[0]
     monkeypatch.setattr(models, "load_profile_model", lambda profile: real_model)

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from saeprobe import p1, stats
-from saeprobe.probes import C_GRID
-from saeprobe.regimes import make_splits
+from saeprobe.p1 import runner as p1
+from saeprobe.core import stats
+from saeprobe.p1.probes import C_GRID
+from saeprobe.p1.splits import make_splits
 
 N, D, D_SAE = 260, 12, 300
 
@@ -116,7 +117,7 @@ def test_quiver_prefers_best_val_then_sae():
 
 
 def test_specs_from_profile():
-    from saeprobe.config import load_profile
+    from saeprobe.core.config import load_profile
 
     prof = load_profile("cpu")
     std = p1.specs_from_profile(prof, "standard", saes=["16k"])
@@ -142,9 +143,9 @@ def test_runner_on_real_smoke_activations(tmp_path):
     """End to end on real data: smoke-profile last-token activations of one P1 dataset (cached by
     saeprobe.activations; extracted with the real model on a miss), the regimes' standard split
     (min_test lowered for the 48-row smoke subset), LR + PCA through the runner."""
-    from saeprobe import data
-    from saeprobe.activations import dataset_activations
-    from saeprobe.config import load_profile
+    from saeprobe.core import data
+    from saeprobe.core.activations import dataset_activations
+    from saeprobe.core.config import load_profile
 
     prof = load_profile("smoke")
     name = prof.dataset_names()[0]

@@ -1,68 +1,20 @@
-"""Statistics for P1's headline comparisons (beyond the paper): bootstrap CIs over datasets,
-paired Wilcoxon tests, and P1's "quiver of arrows" selector.
+"""P1's "quiver of arrows" and method comparisons over the tidy results tables of
+:mod:`saeprobe.p1.runner` (Kantamneni et al. 2025).
 
-All functions take plain arrays or the tidy tables of :mod:`saeprobe.p1`.
+:func:`quiver` picks, per dataset (and regime point), the method with the best validation AUC; ties
+prefer an SAE probe, as P1's code does. :func:`compare_methods` runs :func:`saeprobe.core.stats.paired_test`
+between two methods over datasets.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["CI", "bootstrap_ci", "paired_test", "compare_methods", "quiver", "method_label"]
+from saeprobe.core.stats import paired_test
 
-
-@dataclass(frozen=True)
-class CI:
-    """Mean over datasets with a percentile-bootstrap interval."""
-
-    mean: float
-    lo: float
-    hi: float
-    n: int
-    level: float = 0.95
-
-    def __str__(self) -> str:
-        return f"{self.mean:.3f} [{self.lo:.3f}, {self.hi:.3f}] (n={self.n})"
-
-
-def bootstrap_ci(values, *, n_boot: int = 10_000, level: float = 0.95, seed: int = 42) -> CI:
-    """Percentile bootstrap CI of the mean of ``values`` ([n_datasets]; NaNs dropped), resampling
-    datasets with replacement (seeded). For paired differences pass ``a - b``."""
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if len(v) == 0:
-        raise ValueError("bootstrap_ci: no finite values (every dataset NaN or empty input).")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    a = (1 - level) / 2
-    lo, hi = np.quantile(means, [a, 1 - a])
-    return CI(float(v.mean()), float(lo), float(hi), int(len(v)), level)
-
-
-def paired_test(a, b, *, n_boot: int = 10_000, seed: int = 42) -> dict:
-    """Paired comparison of two methods over the same datasets (``a``, ``b``: [n_datasets]).
-
-    Returns mean difference a-b with its bootstrap 95 % CI, the Wilcoxon signed-rank p-value
-    (scipy, two-sided; NaN when every difference is 0 or n < 2), wins / losses / ties of a, and n.
-    Pairs with a NaN on either side are dropped.
-    """
-    from scipy.stats import wilcoxon
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired_test: shapes differ ({a.shape} vs {b.shape}); pass one value per dataset each.")
-    ok = ~(np.isnan(a) | np.isnan(b))
-    d = a[ok] - b[ok]
-    ci = bootstrap_ci(d, n_boot=n_boot, seed=seed)
-    if len(d) >= 2 and np.any(d != 0):
-        p = float(wilcoxon(a[ok], b[ok]).pvalue)
-    else:
-        p = float("nan")
-    return dict(mean_diff=ci.mean, ci_lo=ci.lo, ci_hi=ci.hi, p_wilcoxon=p,
-                wins=int((d > 0).sum()), losses=int((d < 0).sum()), ties=int((d == 0).sum()), n=int(len(d)))
+__all__ = ["method_label", "compare_methods", "quiver"]
 
 
 def method_label(row) -> str:

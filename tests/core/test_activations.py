@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from saeprobe import activations as A
-from saeprobe.cache import atomic_save, key_for, load_checked
+from saeprobe.core import activations as A
+from saeprobe.core.cache import atomic_save, key_for, load_checked
 
 TEXTS = ["The cat sat on the mat.", "One, two, three, four,", "Paris is the capital of France and",
          "A much longer sentence, with commas, clauses and quite a few more tokens than the others have."]
@@ -181,7 +181,7 @@ def test_dataset_activations_cache_hit_and_corruption(real_model, tmp_profile, m
 
 @pytest.mark.real
 def test_profile_activations_resumes(real_model, tmp_profile, monkeypatch):
-    from saeprobe import models
+    from saeprobe.core import models
 
     prof = tmp_profile.replace(datasets=("87_glue_cola", "5_hist_fig_ismale"), ood_datasets=(),
                                max_rows=8, max_len=16)
@@ -199,7 +199,7 @@ def test_profile_activations_resumes(real_model, tmp_profile, monkeypatch):
 def test_empty_saeprobe_home_is_not_the_working_folder(monkeypatch, tmp_path):
     from pathlib import Path
 
-    from saeprobe.config import default_home
+    from saeprobe.core.config import default_home
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("SAEPROBE_HOME", "")  # e.g. `export SAEPROBE_HOME=$UNSET_VAR`

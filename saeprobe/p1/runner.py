@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -37,6 +36,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from saeprobe.core.cache import atomic_write_parquet, atomic_write_text
+from saeprobe.core.config import no_bar
+from saeprobe.p1.probes import make_probe
+from saeprobe.saes import sae_specs
 
 __all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "specs_from_profile", "run_regime",
            "evaluate_cell", "load_results"]
@@ -98,22 +102,18 @@ def specs_from_profile(profile, regime: str, saes: Sequence[str] = ()) -> list[d
     ``regime_sae_widths`` set, the non-standard regimes use only the SAEs of those widths (P1 ran its
     regimes on the 16k SAE only; the standard regime keeps every SAE, P1's width sweep).
     """
-    cfg = dict(profile.p1 or {})
-    scale = cfg.get("lr_scale", "center")
-    base = cfg.get("methods", ["lr", "pca", "knn", "xgb", "mlp"]) if regime == "standard" \
-        else cfg.get("regime_methods", cfg.get("methods", ["lr"]))
+    cfg = profile.p1
+    base = cfg.methods if regime == "standard" else cfg.regime_methods_or_default
     specs = []
     for m in base:
         spec = {"method": m}
-        if m == "lr" and scale != "center":
-            spec["scale"] = scale
-        if m == "xgb" and cfg.get("xgb_draws", 10) != 10:
-            spec["n_iter"] = int(cfg["xgb_draws"])
+        if m == "lr" and cfg.lr_scale != "center":
+            spec["scale"] = cfg.lr_scale
+        if m == "xgb" and cfg.xgb_draws != 10:
+            spec["n_iter"] = int(cfg.xgb_draws)
         specs.append(spec)
-    widths = cfg.get("regime_sae_widths")
+    widths = cfg.regime_sae_widths
     if saes and regime != "standard" and widths:
-        from saeprobe.saes import sae_specs
-
         width_of = {s.name: s.width for s in sae_specs(profile)}
         keep = [n for n in saes if width_of.get(n) in {int(w) for w in widths}]
         if not keep:
@@ -122,14 +122,12 @@ def specs_from_profile(profile, regime: str, saes: Sequence[str] = ()) -> list[d
         saes = keep
     if saes:
         if regime == "ood":
-            ood = dict(cfg.get("ood_sae", {"k": 128, "penalty": "l1", "ranking": "raw"}))
-            ks = [int(ood.pop("k", 128))]
-            kw = dict(ood)
+            ks = [int(cfg.ood_sae.k)]
+            kw = dict(penalty=cfg.ood_sae.penalty, ranking=cfg.ood_sae.ranking)
         else:
-            ks = cfg.get("sae_ks_standard" if regime == "standard" else "sae_ks_other",
-                         [16, 128])
-            kw = dict(ranking=cfg.get("sae_ranking", "normalized"), penalty=cfg.get("sae_penalty", "l1"))
-            if cfg.get("sae_binarize"):
+            ks = cfg.sae_ks_standard if regime == "standard" else cfg.sae_ks_other
+            kw = dict(ranking=cfg.sae_ranking, penalty=cfg.sae_penalty)
+            if cfg.sae_binarize:
                 kw["binarize"] = True
         specs += expand_methods(["sae"], saes=saes, ks=ks, **kw)
     return specs
@@ -147,8 +145,6 @@ def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
     (JSON), latents (list of int; SAE probes only). A single-class test set gives test_auc NaN.
     """
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-
-    from saeprobe.probes import make_probe
 
     kw = {k: v for k, v in spec.items() if k not in ("method", "sae")}
     probe = make_probe(spec["method"], **kw)
@@ -172,30 +168,6 @@ def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
 
 
 # --------------------------------------------------------------------------- storage
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _cell_path(out_dir: Path, regime: str, key: str) -> Path:
     return Path(out_dir) / "cells" / regime / f"{key}.json"
 
@@ -233,7 +205,7 @@ def _run_group(dataset, source, regime, dedup, jobs, features, out_dir) -> list[
             n_pos_train=int(np.sum(split.y_train == 1)), **metrics,
             seconds=round(time.perf_counter() - t0, 4),
         )
-        _atomic_write_text(_cell_path(out_dir, regime, key), _canon(rec))
+        atomic_write_text(_cell_path(out_dir, regime, key), _canon(rec))
         recs.append(rec)
     return recs
 
@@ -267,8 +239,6 @@ def run_regime(
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from saeprobe.config import no_bar
-
     out_dir = Path(out_dir)
     datasets = list(datasets)
     if not specs:
@@ -298,7 +268,7 @@ def run_regime(
         bar.close()
     df = _table(rows)
     name = f"{regime}_dedup" if dedup else regime
-    _atomic_write_parquet(df, out_dir / f"{name}.parquet")
+    atomic_write_parquet(df, out_dir / f"{name}.parquet")
     df.attrs["n_computed"] = n_todo
     return df
 

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
-from saeprobe import mosaic  # noqa: E402
+from saeprobe import mosaic
 
 # 3 tokens x 6 latents, hand-made (BOS already excluded, as pool_text's contract says)
 CODES = sp.csr_matrix(np.array([
@@ -113,7 +113,7 @@ def _random_topk_sae(d_in, d_sae=64, k=4, hook="blocks.4.hook_resid_post"):
 
 @pytest.mark.real
 def test_real_model_features_bos_excluded_and_cached(real_model, tmp_profile):
-    from saeprobe import activations, data
+    from saeprobe.core import activations, data
 
     prof = tmp_profile.replace(p3={"multiclass": [], "binary": ["87_glue_cola"], "max_rows": 12,
                                    "C_grid": [0.1, 1.0], "layers": [4]})

@@ -18,7 +18,6 @@ attention sink) plus the last ``max_len - 1`` tokens. For texts that fit, both a
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
@@ -27,7 +26,10 @@ from typing import Callable, Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from saeprobe.config import no_bar
+from saeprobe import __version__
+from saeprobe.core import data, models
+from saeprobe.core.cache import atomic_save, digest_texts, key_for, load_checked
+from saeprobe.core.config import no_bar
 
 log = logging.getLogger("saeprobe.activations")
 
@@ -269,26 +271,13 @@ def iter_token_batches(model, texts: Sequence[str], hook: str, *, max_len: int =
 
 
 # ----------------------------------------------------------------------------- cached datasets
-def _texts_digest(texts: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
 def _dataset_texts(profile, dataset: str, ood: bool):
-    from saeprobe import data
-
     ds = data.load_ood(dataset) if ood else data.load_dataset(
         dataset, max_rows=profile.max_rows, seed=profile.seed)
     return ds
 
 
 def _entry(profile, dataset, hook, reducer, ood, texts_sha, n, identity):
-    from saeprobe import __version__
-    from saeprobe.cache import key_for
-
     fields = {"model": identity, "dtype": profile.dtype, "hook": hook, "dataset": dataset,
               "ood": ood, "texts_sha256": texts_sha, "n_rows": n, "max_len": profile.max_len,
               "reducer": reducer, "extractor": EXTRACTOR_VERSION, "saeprobe": __version__}
@@ -307,12 +296,9 @@ def dataset_activations(profile, dataset: str, *, hook: str | None = None, reduc
     of this dataset is computed in one pass and stored, so later calls for them hit the cache.
     The model is loaded only on a miss.
     """
-    from saeprobe import models
-    from saeprobe.cache import atomic_save, load_checked
-
     hook = hook or profile.hook_name()
     ds = _dataset_texts(profile, dataset, ood)
-    texts_sha = _texts_digest(ds.texts)
+    texts_sha = digest_texts(ds.texts)
     identity = models.expected_identity(profile.model) if model is None \
         else models.model_identity(model)
     if identity is not None:

@@ -7,9 +7,10 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from saeprobe import probes
-from saeprobe.probes import (C_GRID, KNNProbe, LRProbe, MLPProbe, PCAProbe, SAETopKProbe, XGBProbe,
-                             inner_splits, make_probe, rank_latents)
+from saeprobe.p1 import probes
+from saeprobe.p1.probes import (
+    C_GRID, KNNProbe, LRProbe, MLPProbe, PCAProbe, SAETopKProbe, XGBProbe, inner_splits, make_probe, rank_latents,
+)
 
 
 def toy(n=120, d=8, seed=0, sep=2.0, offset=0.0):
@@ -29,7 +30,7 @@ def test_c_grid_is_p1():
 def test_inner_cv_rule_is_used(n, expected, monkeypatch):
     X, y = toy(n)
     calls = []
-    import saeprobe.regimes as regimes
+    import saeprobe.p1.splits as regimes
 
     real = regimes.inner_cv
 
@@ -173,7 +174,7 @@ def test_make_probe_unknown():
 
 
 def test_inner_splits_matches_regimes():
-    from saeprobe.regimes import inner_cv
+    from saeprobe.p1.splits import inner_cv
 
     _, y = toy(40)
     a, b = inner_splits(y), inner_cv(40, y, seed=42)

@@ -14,7 +14,7 @@ Labels are encoded exactly as P1 does: ``sklearn.preprocessing.LabelEncoder`` fi
 ``target`` column, i.e. the sorted class values map to ``0..K-1`` (class 1 of a binary set is the later
 value in sort order: ``True``, ``1``, ``"not_bigram"``, ``"incorrect"`` ...). With ``max_rows=None`` and
 ``dedup=False`` the rows come in file order, so row ``i`` here is row ``i`` of P1's activation files and
-the split generators in :mod:`saeprobe.regimes` select the same rows as the package does.
+the split generators in :mod:`saeprobe.p1.splits` select the same rows as the package does.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ __all__ = [
     "load_ood",
     "describe",
     "quality_report",
+    "file_rows",
     "identical_pairs",
     "KINDS",
 ]
@@ -235,7 +236,7 @@ def resolve_name(name: str) -> str:
         return aliases[key]
     close = difflib.get_close_matches(key, list(aliases), n=4, cutoff=0.6)
     close = list(dict.fromkeys(aliases[c] for c in close))
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see saeprobe.data.list_datasets('all')"
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see saeprobe.core.data.list_datasets('all')"
     raise ValueError(f"unknown dataset {name!r}{hint}")
 
 
@@ -270,6 +271,12 @@ def _encoded(name: str) -> tuple[tuple, np.ndarray, tuple]:
     classes = tuple(str(c) for c in le.classes_)
     labels.setflags(write=False)
     return prompts, labels, classes
+
+
+def file_rows(name: str) -> tuple[tuple, np.ndarray, tuple]:
+    """Every row of a dataset file as P1 reads it: ``(prompts, labels [N] int64, classes)`` in file
+    order, empty prompts included (:func:`load_dataset` drops those)."""
+    return _encoded(resolve_name(name))
 
 
 def _balanced_subsample(labels: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -486,15 +493,11 @@ def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42,
 
     Columns: name, n_rows, n_unique (distinct prompts), n_duplicate_rows (rows repeating an earlier
     prompt), dup_frac, n_conflicting_prompts (distinct prompts seen with >1 label), n_conflicting_rows,
-    identical_to (byte-identical datasets, ``"|"``-joined), and for binary sets the leakage of P1's
-    standard split (:func:`saeprobe.regimes.standard_split`, seed ``seed``): num_train, num_test,
-    test_in_train (number of test rows whose prompt also occurs among the training rows) and
-    test_in_train_frac (that over num_test). With ``max_rows`` every count refers to the subsample
-    ``load_dataset(name, max_rows=max_rows, seed=seed)`` (what a profile with that cap uses), and
-    identical_to still compares whole files.
+    identical_to (byte-identical datasets, ``"|"``-joined). With ``max_rows`` every count refers to
+    the subsample ``load_dataset(name, max_rows=max_rows, seed=seed)`` (what a profile with that cap
+    uses), and identical_to still compares whole files. How much of this leaks through P1's split is
+    :func:`saeprobe.p1.leakage.split_leakage`.
     """
-    from saeprobe import regimes
-
     if names is None:
         names = list_datasets("binary")
     elif isinstance(names, str):
@@ -504,10 +507,10 @@ def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42,
     rows = []
     for name in names:
         if max_rows is None:
-            prompts, labels, classes = _encoded(name)
+            prompts, labels, _ = _encoded(name)
         else:
             ds = load_dataset(name, max_rows=max_rows, seed=seed)
-            prompts, labels, classes = ds.texts, ds.labels, ds.classes
+            prompts, labels = ds.texts, ds.labels
         df = pd.DataFrame({"t": list(prompts), "y": labels})
         n_lab = df.groupby("t", sort=False)["y"].nunique()
         conflicting = set(n_lab.index[n_lab > 1])
@@ -521,14 +524,7 @@ def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42,
             identical_to="|".join(o for o, h in hashes.items() if h == hashes[name] and o != name),
         )
         rec["dup_frac"] = rec["n_duplicate_rows"] / max(rec["n_rows"], 1)
-        if len(classes) == 2 and len(labels) > regimes.MIN_TEST:
-            split = regimes.standard_split(labels, seed=seed)
-            train = {prompts[i] for i in split.train_idx}
-            leaked = int(sum(prompts[i] in train for i in split.test_idx))
-            rec.update(num_train=len(split.train_idx), num_test=len(split.test_idx), test_in_train=leaked,
-                       test_in_train_frac=leaked / max(len(split.test_idx), 1))
         rows.append(rec)
     cols = ["name", "n_rows", "n_unique", "n_duplicate_rows", "dup_frac", "n_conflicting_prompts",
-            "n_conflicting_rows", "identical_to", "num_train", "num_test", "test_in_train", "test_in_train_frac"]
-    out = pd.DataFrame(rows)
-    return out[[c for c in cols if c in out.columns]]
+            "n_conflicting_rows", "identical_to"]
+    return pd.DataFrame(rows)[cols]

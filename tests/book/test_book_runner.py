@@ -171,7 +171,7 @@ def test_variants_run_one_source_with_fixed_parameters(tmp_path):
 def test_progress_bars_off_in_rendered_pages(monkeypatch):
     """The runner sets TQDM_DISABLE=1 for its kernels; saeprobe's bars honour it even when a caller
     asks for progress (an explicit disable=False would override tqdm's own reading of it)."""
-    from saeprobe.config import no_bar
+    from saeprobe.core.config import no_bar
 
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     assert no_bar(True) is False and no_bar(False) is True

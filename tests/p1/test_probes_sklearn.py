@@ -5,7 +5,7 @@ import warnings
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from saeprobe.probes import KNNProbe, LRProbe, PCAProbe, SAETopKProbe
+from saeprobe.p1.probes import KNNProbe, LRProbe, PCAProbe, SAETopKProbe
 
 # small grids keep the ~50 checks per estimator fast; the selection machinery is the same
 ESTIMATORS = [

@@ -1,0 +1,122 @@
+"""What an SAE of the profile is: :class:`SAESpec` (one SAE to train), expanded from the profile's
+``sae.saes`` entries (:class:`saeprobe.core.settings.SAEEntry`) over their seeds and layers.
+
+Training defaults come from ``sae.train`` (:class:`saeprobe.core.settings.TrainSettings`, where every
+default lives); an entry may override any of them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from saeprobe.core.settings import ARCH_ALIASES, TrainSettings
+
+__all__ = ["ARCH_ALIASES", "SAESpec", "sae_specs", "select_specs", "arch_name"]
+
+_T = TrainSettings()
+
+
+def arch_name(name: str) -> str:
+    """Canonical architecture name (``topk``, ``standard`` = ReLU + L1, ``jumprelu``) of an alias."""
+    try:
+        return ARCH_ALIASES[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"unknown SAE architecture {name!r}: use topk, standard (ReLU+L1) or jumprelu") from None
+
+
+@dataclass(frozen=True)
+class SAESpec:
+    """One SAE to train. Sparsity: ``k`` (topk), ``l1_coefficient`` (standard), ``target_l0`` (jumprelu).
+    The training fields' defaults are :class:`~saeprobe.core.settings.TrainSettings`'."""
+
+    arch: str
+    width: int
+    k: int | None = None
+    l1_coefficient: float | None = None
+    target_l0: float | None = None
+    seed: int = 0
+    tokens: int = _T.tokens
+    layer: int | None = None  # None: the profile's main layer
+    batch_size: int = _T.batch_size
+    lr: float = _T.lr
+    lr_decay_frac: float = _T.lr_decay_frac
+    warmup_steps: int = _T.warmup_steps
+    dead_window: int = _T.dead_window
+    jumprelu_init_threshold: float = _T.jumprelu_init_threshold
+    jumprelu_bandwidth: float = _T.jumprelu_bandwidth
+    jumprelu_ste_to_input: bool = _T.jumprelu_ste_to_input
+    l0_coefficient: float = _T.l0_coefficient
+    l1_warmup_frac: float = _T.l1_warmup_frac
+    data_seed: int | None = _T.data_seed
+
+    def __post_init__(self):
+        a = arch_name(self.arch)
+        object.__setattr__(self, "arch", a)
+        if self.width < 1:
+            raise ValueError(f"SAE width must be >= 1, got {self.width}")
+        need = {"topk": "k", "standard": "l1_coefficient", "jumprelu": "target_l0"}[a]
+        if getattr(self, need) is None:
+            raise ValueError(f"a {a} SAE needs {need} (its sparsity setting)")
+        if a == "topk" and not (0 < self.k <= self.width):
+            raise ValueError(f"topk k must be in 1..width ({self.width}), got {self.k}")
+
+    @property
+    def sparsity(self) -> str:
+        if self.arch == "topk":
+            return f"k{self.k}"
+        if self.arch == "standard":
+            return f"l1_{self.l1_coefficient:g}"
+        return f"l0_{self.target_l0:g}"
+
+    @property
+    def name(self) -> str:
+        lay = "" if self.layer is None else f"-L{self.layer}"
+        return f"{self.arch}-w{self.width}-{self.sparsity}-s{self.seed}{lay}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_SPEC_FIELDS = {f.name for f in fields(SAESpec)}
+
+
+def sae_specs(profile: Any) -> list[SAESpec]:
+    """Every SAE the profile trains, expanded over each entry's ``seeds`` and ``layers`` (the layer
+    is always set; an entry without layers is at the main layer)."""
+    sec = profile.sae
+    out = []
+    for i, entry in enumerate(sec.saes):
+        base = {k: getattr(entry, k) for k in ("arch", "width", "k", "l1_coefficient", "target_l0")}
+        train = entry.training(sec.train)
+        for layer in entry.layers or (profile.main_layer,):
+            if layer not in profile.layers:
+                raise ValueError(f"profile {profile.name!r} sae.saes[{i}]: layer {layer} is not in layers {list(profile.layers)}")
+            for s in entry.seeds:
+                try:
+                    out.append(SAESpec(**base, **train, seed=int(s), layer=int(layer)))
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"profile {profile.name!r} sae.saes[{i}]: {exc}") from None
+    return out
+
+
+def select_specs(profile: Any, *, arch: str | None = None, width: int | None = None, seed: int | None = None,
+                 layer: int | None = None, **sparsity: Any) -> list[SAESpec]:
+    """The profile's specs matching the given fields (layer None: main layer)."""
+    unknown = set(sparsity) - _SPEC_FIELDS
+    if unknown:
+        raise ValueError(f"select_specs: unknown SAESpec field(s) {sorted(unknown)}")
+    layer = profile.main_layer if layer is None else layer
+    res = []
+    for s in sae_specs(profile):
+        if arch is not None and s.arch != arch_name(arch):
+            continue
+        if width is not None and s.width != width:
+            continue
+        if seed is not None and s.seed != seed:
+            continue
+        if s.layer != layer:
+            continue
+        if any(getattr(s, k) != v for k, v in sparsity.items()):
+            continue
+        res.append(s)
+    return res
