@@ -29,8 +29,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe.core import data
 from saeprobe import load_profile
+from saeprobe.core import data
+from saeprobe.p1 import leakage
 
 prof = load_profile(profile)
 glue("profile_name", prof.name, display=False)
@@ -112,11 +113,11 @@ balance.to_frame("share of class 1")
 # Many prompts occur more than once in a dataset (the same headline or name with the same label), and
 # a few occur with *both* labels. P1's standard split (seed 42: $\min(N-100, 1024)$ balanced training
 # rows, the rest for test) draws rows, not distinct prompts, so a test prompt can also be a training
-# prompt. `saeprobe.data.quality_report` counts this for every dataset; `saeprobe.regimes` offers
+# prompt. `saeprobe.p1.leakage.quality_report` counts this for every dataset; `saeprobe.p1.splits` offers
 # `dedup=True` to drop such test rows.
 
 # %% tags=["hide-input"]
-quality = data.quality_report()
+quality = leakage.quality_report()
 quality = quality.merge(binary[["name", "category"]], on="name")
 glue("median_dup_frac", float(quality["dup_frac"].median() * 100), display=False)
 glue("median_leak_frac", float(quality["test_in_train_frac"].median() * 100), display=False)

@@ -39,11 +39,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from saeprobe.core import data
 from saeprobe import load_profile
-from saeprobe.p1 import splits as regimes
+from saeprobe.core import data
 from saeprobe.core.activations import dataset_activations, iter_token_acts, profile_activations
 from saeprobe.core.models import load_profile_model
+from saeprobe.p1 import splits as regimes
 
 prof = load_profile(profile)
 names = prof.dataset_names()

@@ -19,8 +19,8 @@
 # quiver picks an SAE probe on 16 of 113 datasets.
 #
 # Here: the profile's model, datasets and SAEs, P1's split (`num_train = min(N-100, 1024)`,
-# balanced, seed 42), P1's estimators and grids (`saeprobe.probes`), run through the resumable
-# results runner (`saeprobe.p1`). Numbers in the text are glued from the results table. One
+# balanced, seed 42), P1's estimators and grids (`saeprobe.p1.probes`), run through the resumable
+# results runner (`saeprobe.p1.runner`). Numbers in the text are glued from the results table. One
 # deliberate difference: the SAE probes' L1 logistic regression is solved to convergence (liblinear,
 # saga where liblinear crawls) where P1's saga stops at its 1,000-epoch cap -- the same objective at
 # each C; `benchmarks/probes.py --methods sae` measures both against the exact optimum. The last
@@ -39,16 +39,16 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe.core import data, stats
-from saeprobe import load_profile, saes
-from saeprobe.p1 import runner as p1, splits as regimes
-from saeprobe.core.activations import dataset_activations
+from saeprobe import load_profile
+from saeprobe.core import stats
+from saeprobe.core.cache import results_dir
+from saeprobe.p1 import features as F
+from saeprobe.p1 import quiver as Q
+from saeprobe.p1 import runner
 
 prof = load_profile(profile)
-P1 = dict(prof.p1)
 names = prof.dataset_names()
-min_test = int(P1.get("min_test", regimes.MIN_TEST))
-out_dir = prof.home_dir / "results" / "p1" / prof.name
+out_dir = results_dir(prof, "p1")
 print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, results in {out_dir}")
 
 # %% [markdown]
@@ -58,27 +58,9 @@ print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, res
 # profile's seed-0 SAEs at that layer (sparse CSR).
 
 # %%
-archs = P1.get("sae_archs")
-main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
-              and (not archs or s.arch in archs)]
-sae_objs = {s.name: saes.get_sae(prof, s, progress=False) for s in main_specs}
-labels, feats = {}, {}
-for name in names:
-    ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
-    labels[name] = np.asarray(ds.labels)
-    X = dataset_activations(prof, name, progress=False)
-    feats[(name, "resid")] = X.numpy()
-    for sname, sae in sae_objs.items():
-        feats[(name, sname)] = saes.encode(sae, X)
-display(pd.DataFrame([{"sae": s.name, "arch": s.arch, "width": s.width} for s in main_specs]))
-
-
-def features(dataset, source, ood=False):
-    return feats[(dataset, source)]
-
-
-def splits(dataset):
-    return regimes.make_splits("standard", labels[dataset], seed=prof.seed, min_test=min_test)
+features = F.load_features(prof, names)
+splits = F.regime_splits(prof, "standard", features)
+display(pd.DataFrame([{"sae": s.name, "arch": s.arch, "width": s.width} for s in F.main_sae_specs(prof)]))
 
 
 # %% [markdown]
@@ -87,10 +69,10 @@ def splits(dataset):
 # One cell per (dataset, method); finished cells are read back, so a rerun costs seconds.
 
 # %%
-specs = p1.specs_from_profile(prof, "standard", saes=list(sae_objs))
-res = p1.run_regime("standard", names, specs, splits=splits, features=features, out_dir=out_dir,
-                    n_jobs=int(P1.get("n_jobs", 2)), progress=False)
-res["label"] = res.apply(stats.method_label, axis=1)
+specs = runner.specs_from_profile(prof, "standard", saes=list(features.saes))
+res = runner.run_regime("standard", names, specs, splits=splits, features=features, out_dir=out_dir,
+                        n_jobs=prof.p1.n_jobs, progress=False)
+res["label"] = res.apply(Q.method_label, axis=1)
 print(f"{len(res)} cells, {res.attrs['n_computed']} computed in this run")
 
 # %% [markdown]
@@ -132,8 +114,8 @@ plt.show()
 # Wilcoxon signed-rank p-value.
 
 # %%
-q_base = stats.quiver(res, include_sae=False)
-q_sae = stats.quiver(res, include_sae=True)
+q_base = Q.quiver(res, include_sae=False)
+q_sae = Q.quiver(res, include_sae=True)
 n_sae_chosen = int(q_sae["is_sae"].sum())
 both = q_base[["dataset", "test_auc"]].merge(q_sae[["dataset", "test_auc"]], on="dataset", suffixes=("_base", "_sae"))
 quiver_test = stats.paired_test(both["test_auc_sae"], both["test_auc_base"], seed=prof.seed)
@@ -145,7 +127,7 @@ display(Markdown(
     f"(difference {quiver_test['mean_diff']:+.3f}, 95 % CI [{quiver_test['ci_lo']:+.3f}, "
     f"{quiver_test['ci_hi']:+.3f}], Wilcoxon p = {quiver_test['p_wilcoxon']:.3g}); an SAE probe is "
     f"chosen on {n_sae_chosen} of {len(q_sae)} datasets (P1: 0.940 vs 0.937, 16 of 113)."))
-cmp_rows = [stats.compare_methods(res, "lr", lab, seed=prof.seed)
+cmp_rows = [Q.compare_methods(res, "lr", lab, seed=prof.seed)
             for lab in sorted(set(res.label)) if lab != "lr"]
 cmp = pd.concat([c for c in cmp_rows if len(c)], ignore_index=True) if any(len(c) for c in cmp_rows) else pd.DataFrame()
 display(cmp.round(4))
@@ -172,7 +154,7 @@ if len(sae_rows):
 # %% [markdown]
 # ## How close is our logistic regression to P1's own?
 #
-# `saeprobe.probes.LRProbe` solves P1's objective with P1's stopping rule on centred, rescaled
+# `saeprobe.p1.lr.LRProbe` solves P1's objective with P1's stopping rule on centred, rescaled
 # activations (several times faster; see `benchmarks/probes.py`). P1's lbfgs on the raw activations
 # often stops at its 1,000-iteration cap or by a gradient tolerance that is loose at this scale, so
 # the two can land on different points, and where validation AUCs nearly tie, on a different C.
@@ -180,9 +162,9 @@ if len(sae_rows):
 # cap: P1's code verbatim, tested equal to the `sae-probes` package) and compared per dataset.
 
 # %%
-verbatim = p1.run_regime("standard", names, [{"method": "lr", "p1_budget": 10**9}], splits=splits,
-                         features=features, out_dir=out_dir / "lr_p1_optimiser",
-                         n_jobs=int(P1.get("n_jobs", 2)), progress=False)
+verbatim = runner.run_regime("standard", names, [{"method": "lr", "p1_budget": 10**9}], splits=splits,
+                             features=features, out_dir=out_dir / "lr_p1_optimiser", n_jobs=prof.p1.n_jobs,
+                             progress=False)
 ours_lr = res[res.method == "lr"].set_index("dataset")
 p1_lr = verbatim.set_index("dataset").loc[ours_lr.index]
 same = pd.Series([json.loads(a)["C"] == json.loads(b)["C"]

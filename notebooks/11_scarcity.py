@@ -41,61 +41,22 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe.core import data, stats
-from saeprobe import load_profile, saes
-from saeprobe.p1 import runner as p1, splits as regimes
-from saeprobe.core.activations import dataset_activations
+from saeprobe import load_profile
+from saeprobe.core import stats
+from saeprobe.core.cache import results_dir
+from saeprobe.p1 import features as F
+from saeprobe.p1 import quiver as Q
+from saeprobe.p1 import runner
 
 prof = load_profile(profile)
-P1 = dict(prof.p1)
-min_test = int(P1.get("min_test", regimes.MIN_TEST))
 names = list(prof.ood_datasets) if regime == "ood" else prof.dataset_names()
-out_dir = prof.home_dir / "results" / "p1" / prof.name
+out_dir = results_dir(prof, "p1")
 print(f"profile {prof.name}, regime {regime}: {len(names)} datasets")
 
 # %%
-archs = P1.get("sae_archs")
-main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
-              and (not archs or s.arch in archs)]
-sae_objs = {s.name: saes.get_sae(prof, s, progress=False) for s in main_specs}
-labels, ood_labels, feats = {}, {}, {}
-for name in names:
-    ds = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
-    labels[name] = np.asarray(ds.labels)
-    parts = [(False, dataset_activations(prof, name, progress=False))]
-    if regime == "ood":
-        ood_labels[name] = np.asarray(data.load_ood(name).labels)
-        parts.append((True, dataset_activations(prof, name, ood=True, progress=False)))
-    for ood, X in parts:
-        feats[(name, "resid", ood)] = X.numpy()
-        for sname, sae in sae_objs.items():
-            feats[(name, sname, ood)] = saes.encode(sae, X)
-
-
-def features(dataset, source, ood=False):
-    return feats[(dataset, source, ood)]
-
-
-def splits(dataset):
-    y = labels[dataset]
-    if regime == "scarcity":
-        return regimes.scarcity_splits(y, P1.get("scarcity_sizes"), seed=prof.seed, min_test=min_test)
-    if regime == "imbalance":
-        return regimes.imbalance_splits(y, P1.get("imbalance_fracs"), seed=prof.seed)
-    if regime == "label_noise":
-        return regimes.label_noise_splits(y, P1.get("noise_fracs"), seed=prof.seed, min_test=min_test)
-    if regime == "ood":
-        return [regimes.ood_split(y, ood_labels[dataset], seed=prof.seed)]
-    raise ValueError(f"unknown regime {regime!r}")
-
-
-usable, skipped = [], []
-for name in names:  # e.g. imbalance needs ~200 balanced rows; tiny profiles skip what P1's rules forbid
-    try:
-        splits(name)
-        usable.append(name)
-    except ValueError as exc:
-        skipped.append((name, str(exc)))
+features = F.load_features(prof, names, ood=regime == "ood")
+splits = F.regime_splits(prof, regime, features)
+usable, skipped = F.usable_datasets(names, splits)  # e.g. imbalance needs ~200 balanced rows
 if skipped:
     display(pd.DataFrame(skipped, columns=["dataset skipped", "reason"]))
 
@@ -106,10 +67,10 @@ if not usable:
     glue(f"p1_{regime}_delta", float("nan"), display=False)
     glue(f"p1_{regime}_lr_auc", float("nan"), display=False)
 else:
-    specs = p1.specs_from_profile(prof, regime, saes=list(sae_objs))
-    res = p1.run_regime(regime, usable, specs, splits=splits, features=features, out_dir=out_dir,
-                        n_jobs=int(P1.get("n_jobs", 2)), progress=False)
-    res["label"] = res.apply(stats.method_label, axis=1)
+    specs = runner.specs_from_profile(prof, regime, saes=list(features.saes))
+    res = runner.run_regime(regime, usable, specs, splits=splits, features=features, out_dir=out_dir,
+                            n_jobs=prof.p1.n_jobs, progress=False)
+    res["label"] = res.apply(Q.method_label, axis=1)
     print(f"{len(res)} cells, {res.attrs['n_computed']} computed in this run")
 
 # %% [markdown]
@@ -117,8 +78,8 @@ else:
 
 # %%
 if usable:
-    q_base = stats.quiver(res, include_sae=False).assign(label="quiver (baselines)")
-    q_sae = stats.quiver(res, include_sae=True).assign(label="quiver + SAE")
+    q_base = Q.quiver(res, include_sae=False).assign(label="quiver (baselines)")
+    q_sae = Q.quiver(res, include_sae=True).assign(label="quiver + SAE")
     show = pd.concat([res[res.method.isin(["lr"]) | (res.method == "sae")], q_base, q_sae], ignore_index=True)
     curve = show.groupby(["label", "param"], dropna=False)["test_auc"].mean().unstack(0)
     display(curve.round(3))

@@ -29,15 +29,17 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import load_profile
-from saeprobe.p1 import runner as p1
 from saeprobe.core import stats
+from saeprobe.core.cache import results_dir
+from saeprobe.p1 import quiver as Q
+from saeprobe.p1 import runner
 
 prof = load_profile(profile)
-out_dir = prof.home_dir / "results" / "p1" / prof.name
+out_dir = results_dir(prof, "p1")
 tables = {}
 for regime in ("standard", "scarcity", "imbalance", "label_noise", "ood"):
     try:
-        tables[regime] = p1.load_results(out_dir, regime)
+        tables[regime] = runner.load_results(out_dir, regime)
     except FileNotFoundError as exc:
         print(f"{regime}: {exc}")
 
@@ -46,8 +48,8 @@ rows, deltas = [], []
 for regime, df in tables.items():
     if df.empty:
         continue
-    qb = stats.quiver(df, include_sae=False)
-    qs = stats.quiver(df, include_sae=True)
+    qb = Q.quiver(df, include_sae=False)
+    qs = Q.quiver(df, include_sae=True)
     for lab, q in (("baseline quiver", qb), ("quiver + SAE", qs)):
         per_ds = q.groupby("dataset")["test_auc"].mean()  # average over regime points first
         ci = stats.bootstrap_ci(per_ds, seed=prof.seed)

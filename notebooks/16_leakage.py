@@ -27,51 +27,30 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe.core import data, stats
 from saeprobe import load_profile, saes
-from saeprobe.p1 import runner as p1, splits as regimes
-from saeprobe.core.activations import dataset_activations
+from saeprobe.core import stats
+from saeprobe.core.cache import results_dir
+from saeprobe.p1 import features as F
+from saeprobe.p1 import quiver as Q
+from saeprobe.p1 import runner
 
 prof = load_profile(profile)
-P1 = dict(prof.p1)
-min_test = int(P1.get("min_test", regimes.MIN_TEST))
 names = prof.dataset_names()
-out_dir = prof.home_dir / "results" / "p1" / prof.name / "leakage"  # own tables: do not overwrite 10_standard
+out_dir = results_dir(prof, "p1") / "leakage"  # own tables: do not overwrite 10_standard
 
 # %%
-archs = P1.get("sae_archs")
-main_specs = [s for s in saes.sae_specs(prof) if s.seed == 0 and (s.layer in (None, prof.main_layer))
-              and (not archs or s.arch in archs)]
-sae_objs = {s.name: saes.get_sae(prof, s, progress=False) for s in main_specs[:1]}
-dsets, feats = {}, {}
-for name in names:
-    dsets[name] = data.load_dataset(name, max_rows=prof.max_rows, seed=prof.seed)
-    X = dataset_activations(prof, name, progress=False)
-    feats[(name, "resid")] = X.numpy()
-    for sname, sae in sae_objs.items():
-        feats[(name, sname)] = saes.encode(sae, X)
-
-
-def features(dataset, source, ood=False):
-    return feats[(dataset, source)]
-
-
-def make(dedup):
-    def splits(dataset):
-        return [regimes.standard_split(dsets[dataset], seed=prof.seed, dedup=dedup, min_test=min_test)]
-    return splits
-
-
-specs = [{"method": "lr"}] + p1.expand_methods(
-    ["sae"], saes=list(sae_objs), ks=[16],
-    ranking=P1.get("sae_ranking", "normalized"), penalty=P1.get("sae_penalty", "l1"))
-kw = dict(features=features, out_dir=out_dir, n_jobs=int(P1.get("n_jobs", 2)), progress=False)
-p1_split = p1.run_regime("standard", names, specs, splits=make(False), **kw)
-dedup = p1.run_regime("standard", names, specs, splits=make(True), dedup=True, **kw)
+first = F.main_sae_specs(prof)[:1]
+features = F.load_features(prof, names, saes={s.name: saes.get_sae(prof, s, progress=False) for s in first})
+specs = [{"method": "lr"}] + runner.expand_methods(
+    ["sae"], saes=list(features.saes), ks=[16], ranking=prof.p1.sae_ranking, penalty=prof.p1.sae_penalty)
+kw = dict(features=features, out_dir=out_dir, n_jobs=prof.p1.n_jobs, progress=False)
+p1_split = runner.run_regime("standard", names, specs, splits=F.regime_splits(prof, "standard", features), **kw)
+dedup = runner.run_regime("standard", names, specs, splits=F.regime_splits(prof, "standard", features, dedup=True),
+                          dedup=True, **kw)
 
 # %%
 for df in (p1_split, dedup):
-    df["label"] = df.apply(stats.method_label, axis=1)
+    df["label"] = df.apply(Q.method_label, axis=1)
 both = p1_split.merge(dedup, on=["dataset", "label"], suffixes=("_p1", "_dedup"))
 both["removed"] = both["n_test_p1"] - both["n_test_dedup"]
 display(both[["dataset", "label", "n_test_p1", "removed", "test_auc_p1", "test_auc_dedup"]].round(3))

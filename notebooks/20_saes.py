@@ -57,7 +57,7 @@ pd.DataFrame([{"name": s.name, "arch": s.arch, "width": s.width, "sparsity": s.s
 # Offline this says which local SAE replaces the official one.
 
 # %%
-hub = (prof.sae or {}).get("hub") or {}
+hub = prof.sae.hub
 for layer, spec in hub.items():
     try:
         saes.load_sae(spec, profile=prof)

@@ -247,29 +247,6 @@ def iter_token_acts(model, texts: Sequence[str], hook: str, *, max_len: int = 10
             yield i, a[r][m[r]].clone(), ids[r][m[r]].clone()
 
 
-def iter_token_batches(model, texts: Sequence[str], hook: str, *, max_len: int = 1024,
-                       batch_tokens: int = 4096, batch_size: int = 32,
-                       progress: bool = True) -> Iterator[torch.Tensor]:
-    """Stream real non-BOS token activations in chunks of ``batch_tokens`` rows ``[<=batch_tokens, d]``.
-
-    For SAE training: the last chunk may be shorter; nothing beyond one chunk plus one model batch
-    is held in memory.
-    """
-    buf: list[torch.Tensor] = []
-    size = 0
-    for _, acts, _ in iter_token_acts(model, texts, hook, max_len=max_len, batch_size=batch_size,
-                                      progress=progress):
-        buf.append(acts)
-        size += acts.shape[0]
-        while size >= batch_tokens:
-            cat = torch.cat(buf)
-            yield cat[:batch_tokens]
-            rest = cat[batch_tokens:]
-            buf, size = ([rest] if rest.shape[0] else []), rest.shape[0]
-    if size:
-        yield torch.cat(buf)
-
-
 # ----------------------------------------------------------------------------- cached datasets
 def _dataset_texts(profile, dataset: str, ood: bool):
     ds = data.load_ood(dataset) if ood else data.load_dataset(

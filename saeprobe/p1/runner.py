@@ -7,7 +7,7 @@ grid into ``<out_dir>/<regime>.parquet`` (atomic write).
 
 Nothing here knows where features come from: the caller passes
 
-* ``splits(dataset) -> list[saeprobe.regimes.Split]`` (e.g. ``regimes.make_splits(regime, ...)``),
+* ``splits(dataset) -> list[saeprobe.p1.splits.Split]`` (e.g. ``splits.make_splits(regime, ...)``),
 * ``features(dataset, source, ood=False) -> X`` with ``X`` of shape ``[n_rows, d]``, dense numpy
   or scipy CSR, rows aligned with the split indices (``ood=True``: rows of the OOD test file);
   ``source`` is ``"resid"`` for the baselines and the SAE's name for SAE probes.
@@ -16,7 +16,7 @@ so tests can use synthetic data and notebooks the cached activations / SAE codes
 
 Method specs are dicts: ``{"method": "lr"}``, ``{"method": "xgb"}``, ...,
 ``{"method": "sae", "sae": "16k", "k": 16, "ranking": "normalized", "penalty": "l1",
-"binarize": False}``; any other key is passed to the estimator (see :mod:`saeprobe.probes`).
+"binarize": False}``; any other key is passed to the estimator (see :mod:`saeprobe.p1.probes`).
 
 Table columns (one row per cell): ``dataset, regime, param, dedup, method, sae, k, ranking, penalty,
 binarize, hyperparameters`` (JSON of the chosen ``best_params_``), ``val_auc, test_auc`` (on
@@ -290,5 +290,5 @@ def load_results(out_dir: str | os.PathLike, regime: str, dedup: bool = False) -
     name = f"{regime}_dedup" if dedup else regime
     path = Path(out_dir) / f"{name}.parquet"
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; run saeprobe.p1.run_regime({regime!r}, ...) first.")
+        raise FileNotFoundError(f"{path} does not exist; run saeprobe.p1.runner.run_regime({regime!r}, ...) first.")
     return pd.read_parquet(path)

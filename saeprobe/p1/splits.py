@@ -46,7 +46,6 @@ __all__ = [
     "label_noise_splits",
     "ood_split",
     "make_splits",
-    "inner_cv",
     "REGIMES",
 ]
 
@@ -392,46 +391,3 @@ def make_splits(regime: str, y, *, y_ood=None, seed: int = 42, dedup: bool = Fal
             raise ValueError("regime 'ood' needs y_ood= (the labels or Dataset of saeprobe.data.load_ood)")
         return [ood_split(y, y_ood, ood_texts=ood_texts, **kw)]
     raise ValueError(f"unknown regime {regime!r}; use one of {', '.join(REGIMES)}")
-
-
-# --------------------------------------------------------------------------- inner validation
-
-
-def inner_cv(n: int, y, seed: int = 42) -> list[tuple[np.ndarray, np.ndarray]]:
-    """P1's inner validation folds (``utils_training.get_cv`` + ``get_splits``) for ``n`` training rows.
-
-    * ``n <= 12``: LeavePOut(2);
-    * ``n < 128``: StratifiedKFold(6, shuffle=True, random_state=seed);
-    * else one hold-out: the last ``min(int(0.2 n), 100)`` rows validate, the rest train.
-
-    Folds whose validation part lacks a class are dropped (P1 does this for the first two rules; a
-    single-class hold-out could not be scored, so it is dropped too). Folds whose *training* part is
-    single-class are kept, as in P1 (its LR scores them 0.5).
-
-    Returns:
-        list of (train_positions, val_positions) int64 arrays.
-
-    Raises:
-        ValueError: ``len(y) != n``, or the training labels hold a single class.
-    """
-    from sklearn.model_selection import LeavePOut, StratifiedKFold
-
-    y = _labels(y)
-    if len(y) != n:
-        raise ValueError(f"inner_cv: n={n} but {len(y)} labels given")
-    if len(np.unique(y)) < 2:
-        raise ValueError(f"training data has a single class ({np.unique(y).tolist()}); need both classes")
-    if n <= 12:
-        folds = LeavePOut(2).split(np.zeros((n, 1)), y)
-    elif n < 128:
-        folds = StratifiedKFold(n_splits=6, shuffle=True, random_state=seed).split(np.zeros((n, 1)), y)
-    else:
-        val_size = min(int(0.2 * n), 100)
-        folds = [(np.arange(n - val_size), np.arange(n - val_size, n))]
-    out = []
-    for tr, va in folds:
-        if len(np.unique(y[va])) == 2:
-            out.append((np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64)))
-    if not out:
-        raise ValueError(f"inner_cv: no validation fold with both classes for n={n}")
-    return out

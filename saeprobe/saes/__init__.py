@@ -6,8 +6,8 @@
 * :func:`get_sae` / :func:`profile_saes` — the profile's own SAEs (TopK, ReLU+L1, JumpReLU),
   trained offline on a held-out corpus (see :mod:`saeprobe.saes.corpus`), cached with a manifest.
 * :func:`sae_quality` — L0, FVE, dead fraction, CE-loss delta.
-* :func:`encode` — sparse (CSR) encoding in row batches; :func:`pooled_features` for P3's pooled
-  forms; :class:`DiskEncoder` streams a too-big-for-memory SAE from disk.
+* :func:`encode` — sparse (CSR) encoding in row batches; :func:`pool_token_codes` for P3's
+  pooled forms; :class:`DiskEncoder` streams a too-big-for-memory SAE from disk.
 """
 from saeprobe.saes.corpus import TokenCorpus, corpus_settings, token_corpus, training_texts
 from saeprobe.saes.encode import (
@@ -17,7 +17,6 @@ from saeprobe.saes.encode import (
     encode,
     encode_topk,
     pool_token_codes,
-    pooled_features,
 )
 from saeprobe.saes.load import (
     SAEUnavailableOffline,
@@ -35,7 +34,7 @@ from saeprobe.saes.train import get_sae, profile_saes, sae_dir, train_sae
 
 __all__ = [
     "TokenCorpus", "corpus_settings", "token_corpus", "training_texts",
-    "POOL_METHODS", "DiskEncoder", "dense_encode", "encode", "encode_topk", "pool_token_codes", "pooled_features",
+    "POOL_METHODS", "DiskEncoder", "dense_encode", "encode", "encode_topk", "pool_token_codes",
     "SAEUnavailableOffline", "check_compat", "load_sae", "read_manifest", "sae_state_equal", "save_sae",
     "split_hub_spec", "validate_folder",
     "ce_loss_delta", "metrics_table", "reconstruction_metrics", "sae_quality",

@@ -14,13 +14,13 @@ Pooled forms (shapes: ``n`` texts/prompts, ``T_i`` tokens of text ``i``, ``d_sae
 * P3 — per token, keep the top-``n`` latents (``top_n=None``: all active), then pool over the
   text's tokens: ``"sum"`` (summed activations), ``"count"`` (number of tokens in which the
   latent is among the kept ones), ``"max"``, ``"mean"``; optionally binarize (``X > threshold``,
-  MOSAIC uses 1; ``0`` gives "ever active"). See :func:`pool_token_codes` /
-  :func:`pooled_features`.
+  MOSAIC uses 1; ``0`` gives "ever active"). See :func:`pool_token_codes` (P3's pooling pass is
+  :mod:`saeprobe.p3.features`).
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,48 +197,6 @@ def _keep_top_n_rows(codes: sp.csr_matrix, n: int) -> sp.csr_matrix:
     )
     m.sort_indices()
     return m
-
-
-def pooled_features(
-    sae: Any,
-    token_acts: Iterable[tuple[int, torch.Tensor, Any]],
-    n_texts: int,
-    *,
-    methods: Iterable[str] = ("sum",),
-    top_n: Iterable[int | None] = (None,),
-    binarize: Iterable[float | None] = (None,),
-    progress: bool = True,
-) -> dict[tuple[str, int | None, float | None], sp.csr_matrix]:
-    """Pooled SAE features for many texts in one pass over their token activations.
-
-    ``token_acts`` yields ``(text_index, acts [T_i, d_in], token_ids)`` — exactly what
-    ``saeprobe.activations.iter_token_acts`` streams (BOS already dropped). Each text is encoded
-    once; every combination of ``methods x top_n x binarize`` is pooled from that encoding.
-    Returns ``{(method, top_n, binarize): CSR [n_texts, d_sae]}``; texts never yielded stay zero.
-    """
-    combos = [(m, n, b) for m in methods for n in top_n for b in binarize]
-    for m, _, _ in combos:
-        if m not in POOL_METHODS:
-            raise ValueError(f"unknown pooling {m!r}: choose one of {POOL_METHODS}")
-    _, d_sae = _d_in_d_sae(sae)
-    rows: dict[tuple, list[tuple[int, sp.csr_matrix]]] = {c: [] for c in combos}
-    for ti, acts, *_ in tqdm(token_acts, total=n_texts, desc="pool SAE features", disable=no_bar(progress)):
-        codes = encode(sae, acts)
-        for c in combos:
-            rows[c].append((int(ti), pool_token_codes(codes, c[0], top_n=c[1], binarize=c[2])))
-    out = {}
-    for c, lst in rows.items():
-        mat = sp.lil_matrix((n_texts, d_sae), dtype=np.float32)
-        if lst:
-            idx = [i for i, _ in lst]
-            stacked = sp.vstack([m for _, m in lst], format="csr")
-            perm = sp.csr_matrix(
-                (np.ones(len(idx), np.float32), (np.array(idx), np.arange(len(idx)))), shape=(n_texts, len(idx))
-            )
-            out[c] = (perm @ stacked).tocsr().astype(np.float32)
-        else:
-            out[c] = mat.tocsr()
-    return out
 
 
 # ----------------------------------------------------------------------------- disk-streamed encoder

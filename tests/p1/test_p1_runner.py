@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from saeprobe.p1 import runner as p1
 from saeprobe.core import stats
+from saeprobe.p1 import quiver as Q
+from saeprobe.p1 import runner as p1
 from saeprobe.p1.probes import C_GRID
 from saeprobe.p1.splits import make_splits
 
@@ -99,7 +100,7 @@ def test_paired_test_and_compare():
         "method": ["lr"] * 20 + ["sae"] * 20, "sae": [None] * 20 + ["16k"] * 20,
         "k": [None] * 20 + [16] * 20, "test_auc": np.r_[a + 0.01, a], "val_auc": np.r_[a, a],
     })
-    cmp = stats.compare_methods(df, "lr", "sae:16k:k=16")
+    cmp = Q.compare_methods(df, "lr", "sae:16k:k=16")
     assert len(cmp) == 1 and cmp["wins"].iloc[0] == 20
 
 
@@ -110,9 +111,9 @@ def test_quiver_prefers_best_val_then_sae():
         "k": [None, None, 16, None, 16], "val_auc": [0.9, 0.95, 0.95, 0.99, 0.5],
         "test_auc": [0.1, 0.2, 0.3, 0.4, 0.5],
     })
-    q = stats.quiver(df).set_index("dataset")
+    q = Q.quiver(df).set_index("dataset")
     assert q.loc["x", "chosen"] == "sae:16k:k=16" and q.loc["y", "chosen"] == "lr"
-    q0 = stats.quiver(df, include_sae=False).set_index("dataset")
+    q0 = Q.quiver(df, include_sae=False).set_index("dataset")
     assert q0.loc["x", "chosen"] == "knn" and q0.loc["x", "test_auc"] == 0.2
 
 
@@ -122,12 +123,12 @@ def test_specs_from_profile():
     prof = load_profile("cpu")
     std = p1.specs_from_profile(prof, "standard", saes=["16k"])
     assert [s["method"] for s in std[:5]] == ["lr", "pca", "knn", "xgb", "mlp"]
-    assert [s["k"] for s in std[5:]] == prof.p1["sae_ks_standard"]
+    assert tuple(s["k"] for s in std[5:]) == prof.p1.sae_ks_standard
     from saeprobe.saes import sae_specs
 
     main = [s for s in sae_specs(prof) if s.seed == 0 and s.layer == prof.main_layer and s.arch == "topk"]
     names = [s.name for s in main]
-    wide = [s.name for s in main if s.width in prof.p1["regime_sae_widths"]]
+    wide = [s.name for s in main if s.width in prof.p1.regime_sae_widths]
     assert len(names) == 2 and len(wide) == 1           # two widths in the standard regime, one elsewhere
     assert {s["sae"] for s in p1.specs_from_profile(prof, "standard", saes=names) if s["method"] == "sae"} == set(names)
     ood = p1.specs_from_profile(prof, "ood", saes=names)

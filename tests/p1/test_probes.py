@@ -7,10 +7,20 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from saeprobe.p1 import probes
+from saeprobe.p1 import baselines, lr
 from saeprobe.p1.probes import (
-    C_GRID, KNNProbe, LRProbe, MLPProbe, PCAProbe, SAETopKProbe, XGBProbe, inner_splits, make_probe, rank_latents,
+    C_GRID,
+    KNNProbe,
+    LRProbe,
+    MLPProbe,
+    PCAProbe,
+    SAETopKProbe,
+    XGBProbe,
+    inner_splits,
+    make_probe,
+    rank_latents,
 )
+from saeprobe.p1.validation import P1InnerCV
 
 
 def toy(n=120, d=8, seed=0, sep=2.0, offset=0.0):
@@ -30,18 +40,17 @@ def test_c_grid_is_p1():
 def test_inner_cv_rule_is_used(n, expected, monkeypatch):
     X, y = toy(n)
     calls = []
-    import saeprobe.p1.splits as regimes
+    import saeprobe.p1.base as base
 
-    real = regimes.inner_cv
+    class Spy(P1InnerCV):
+        def split(self, X=None, y=None, groups=None):
+            calls.append((len(y), self.seed))
+            return super().split(X, y)
 
-    def spy(n_, y_, seed=42):
-        calls.append((n_, seed))
-        return real(n_, y_, seed=seed)
-
-    monkeypatch.setattr(regimes, "inner_cv", spy)
+    monkeypatch.setattr(base, "P1InnerCV", Spy)
     p = LRProbe().fit(X, y)
     assert calls == [(n, 42)]
-    folds = real(n, y, seed=42)
+    folds = list(P1InnerCV(seed=42).split(X, y))
     assert p.n_splits_ == len(folds)
     if expected is not None:
         assert p.n_splits_ == expected
@@ -126,8 +135,9 @@ def test_sae_probe_recovers_planted_latent(ranking):
     Xt, yt = sparse_codes(seed=1)
     assert roc_auc_score(yt, p.predict_proba(Xt)[:, 1]) > 0.85
     # dense input gives the same choice; binarized variant works too
-    q = SAETopKProbe(k=1, ranking=ranking, penalty="l2", binarize=True).fit(X.toarray(), y)
+    q = SAETopKProbe(k=1, ranking=ranking, binarize=True, estimator=LRProbe(penalty="l2")).fit(X.toarray(), y)
     assert list(q.latents_) == [137]
+    assert q.estimator_.penalty == "l2" and q.estimator.penalty == "l2" and not hasattr(q.estimator, "coef_")
 
 
 def test_sae_ranking_uses_train_only_and_normalization():
@@ -152,19 +162,19 @@ def test_xgb_and_mlp_draws_match_p1_code():
     import random
 
     rng = random.Random(42)
-    first = {k: rng.choice(list(v)) for k, v in probes._XGB_SPACE.items()}
-    assert probes._xgb_draws(10, 42)[0] == {k: v.item() for k, v in first.items()}
+    first = {k: rng.choice(list(v)) for k, v in baselines._XGB_SPACE.items()}
+    assert baselines._xgb_draws(10, 42)[0] == {k: v.item() for k, v in first.items()}
     X, y = toy(200, d=6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         x = XGBProbe(n_iter=3).fit(X, y)
         m = MLPProbe(max_iter=200).fit(X, y)
-    assert x.best_params_ in probes._xgb_draws(3, 42)
+    assert x.best_params_ in baselines._xgb_draws(3, 42)
     assert len(x.cv_results_) == 3 and x.val_auc_ == max(r["val_auc"] for r in x.cv_results_)
     Xt, yt = toy(200, d=6, seed=1)
     assert roc_auc_score(yt, x.predict_proba(Xt)[:, 1]) > 0.8
     assert roc_auc_score(yt, m.predict_proba(Xt)[:, 1]) > 0.8
-    assert m.best_params_ == probes._mlp_draws(1, 42)[0]
+    assert m.best_params_ == baselines._mlp_draws(1, 42)[0]
 
 
 def test_make_probe_unknown():
@@ -173,12 +183,23 @@ def test_make_probe_unknown():
     assert isinstance(make_probe("sae", k=3), SAETopKProbe)
 
 
-def test_inner_splits_matches_regimes():
-    from saeprobe.p1.splits import inner_cv
-
+def test_inner_splits_matches_splitter():
     _, y = toy(40)
-    a, b = inner_splits(y), inner_cv(40, y, seed=42)
+    a, b = inner_splits(y), list(P1InnerCV(seed=42).split(None, y))
     assert len(a) == len(b) and all((x[0] == z[0]).all() and (x[1] == z[1]).all() for x, z in zip(a, b))
+
+
+def test_make_probe_sae_routes_lr_settings_to_its_estimator():
+    p = make_probe("sae", k=3, ranking="raw", penalty="l1", Cs=[1.0])
+    assert isinstance(p.estimator, LRProbe) and p.estimator.penalty == "l1" and p.estimator.Cs == [1.0]
+    assert p.k == 3 and p.ranking == "raw"
+    with pytest.raises(ValueError, match="inside estimator="):
+        make_probe("sae", k=3, penalty="l2", estimator=LRProbe())
+    X, y = sparse_codes()
+    default = SAETopKProbe(k=4).fit(X, y)
+    routed = make_probe("sae", k=4, penalty="l1").fit(X, y)
+    np.testing.assert_array_equal(default.decision_function(X), routed.decision_function(X))
+    assert default.C_ == routed.C_ and default.solver_ == routed.solver_
 
 
 def _peer():
@@ -243,7 +264,7 @@ def test_l1_liblinear_hands_crawling_fits_to_saga(monkeypatch):
     C = 1.0
     ref = LRProbe(penalty="l1", Cs=[C]).fit(X, y)
     assert not ref._saga_Cs
-    monkeypatch.setattr(probes, "L1_LIBLINEAR_MAX_ITER", 1)  # every fit "crawls"
+    monkeypatch.setattr(lr, "L1_LIBLINEAR_MAX_ITER", 1)  # every fit "crawls"
     e = LRProbe(penalty="l1", Cs=[1e-3, C, 10 * C]).fit(X, y)
     assert {C, 10 * C} <= e._saga_Cs
     one = LRProbe(penalty="l1", Cs=[C]).fit(X, y)

@@ -2,7 +2,6 @@
 by the estimators' tags)."""
 import warnings
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from saeprobe.p1.probes import KNNProbe, LRProbe, PCAProbe, SAETopKProbe
@@ -12,7 +11,7 @@ ESTIMATORS = [
     LRProbe(Cs=[1.0, 0.01]),
     PCAProbe(max_components=4),
     KNNProbe(max_k=5),
-    SAETopKProbe(k=2, penalty="l2", Cs=[1.0, 0.01]),
+    SAETopKProbe(k=2, estimator=LRProbe(penalty="l2", Cs=[1.0, 0.01])),
 ]
 
 

@@ -15,6 +15,7 @@ from sklearn.model_selection import LeavePOut, StratifiedKFold
 from saeprobe.core import data
 from saeprobe.p1 import leakage
 from saeprobe.p1 import splits as regimes
+from saeprobe.p1.validation import P1InnerCV
 
 PKG = Path(importlib.util.find_spec("sae_probes").origin).parent
 
@@ -114,7 +115,7 @@ def test_inner_cv_equal_to_package(pkg, n):
     y = _balanced(n - n % 2, seed=n)
     if n % 2:
         y = np.append(y, 1)
-    ours = regimes.inner_cv(n, y)
+    ours = list(P1InnerCV(seed=42).split(np.zeros((n, 2)), y))
     theirs = ns["get_splits"](ns["get_cv"](np.zeros((n, 2)), seed=42), np.zeros((n, 2)), y)
     assert len(ours) == len(theirs)
     for (a, b), (c, d) in zip(ours, theirs):
@@ -207,17 +208,26 @@ def test_dedup_real_glue_cola():
 
 
 def test_inner_cv_rules():
-    assert len(regimes.inner_cv(10, _balanced(10))) == 45 - 2 * 10  # LeavePOut(2) minus same-class pairs
-    folds = regimes.inner_cv(50, _balanced(50))
+    cv = P1InnerCV()
+    assert cv.get_n_splits(None, _balanced(10)) == 45 - 2 * 10  # LeavePOut(2) minus same-class pairs
+    folds = list(cv.split(None, _balanced(50)))
     assert len(folds) == 6 and sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(50))
-    (tr, va), = regimes.inner_cv(1024, _balanced(1024))
+    (tr, va), = cv.split(None, _balanced(1024))
     assert va.tolist() == list(range(924, 1024)) and tr.tolist() == list(range(924))
-    (_, va), = regimes.inner_cv(200, _balanced(200))
+    (_, va), = cv.split(None, _balanced(200))
     assert len(va) == 40
     with pytest.raises(ValueError, match="single class"):
-        regimes.inner_cv(20, np.ones(20, dtype=int))
-    with pytest.raises(ValueError, match="n=5"):
-        regimes.inner_cv(5, _balanced(6))
+        list(cv.split(None, np.ones(20, dtype=int)))
+    with pytest.raises(ValueError, match="X has 5 rows but 6 labels"):
+        list(cv.split(np.zeros((5, 2)), _balanced(6)))
+
+
+def test_inner_cv_no_valid_fold_is_a_value():
+    y = np.zeros(130, dtype=int)
+    y[0] = 1  # the hold-out (last 26 rows) has a single class -> no usable fold
+    cv = P1InnerCV()
+    assert cv.get_n_splits(None, y) == 0 and list(cv.split(None, y)) == []
+    assert cv.get_n_splits(None, np.array([0, 1, 0, 1])) == 4  # LeavePOut(2): the 4 mixed pairs
 
 
 def test_bad_labels():

@@ -153,20 +153,6 @@ def test_pool_token_codes_hand_made():
         saes.pool_token_codes(codes, "median")
 
 
-def test_pooled_features_orders_by_text_index():
-    from sae_lens import StandardSAE, StandardSAEConfig
-
-    torch.manual_seed(0)
-    sae = StandardSAE(StandardSAEConfig(d_in=8, d_sae=16))
-    x = [torch.randn(3, 8), torch.randn(5, 8)]
-    stream = [(1, x[1], None), (0, x[0], None)]  # out of order, as iter_token_acts yields
-    out = saes.pooled_features(sae, stream, 3, methods=("sum", "max"), progress=False)
-    dense = [saes.dense_encode(sae, t) for t in x]
-    np.testing.assert_allclose(out[("sum", None, None)].toarray()[:2], np.stack([d.sum(0) for d in dense]), rtol=1e-5)
-    np.testing.assert_allclose(out[("max", None, None)].toarray()[1], dense[1].max(0), rtol=1e-6)
-    assert out[("sum", None, None)].toarray()[2].sum() == 0  # never yielded
-
-
 @pytest.mark.real
 def test_ce_loss_delta(real_model, acts):
     class Identity(torch.nn.Module):
