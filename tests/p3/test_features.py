@@ -1,17 +1,18 @@
-"""saeprobe.mosaic (P3): pooled SAE features, binarization, macro F1, TF-IDF baseline, the C path with
-validation vs test selection, and one real-model run (offline Gemma 3 270M, a few texts)."""
+"""saeprobe.p3.features: pooling, binarization, the profile's SAE table, and one real-model run of the
+pooled-feature cache (offline Gemma 3 270M, a few texts) feeding protocol.evaluate end to end."""
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
-from saeprobe import mosaic
+from saeprobe.core.cache import results_dir  # noqa: E402
+from saeprobe.p3 import features, protocol  # noqa: E402
+from saeprobe.p3.settings import p3_profile  # noqa: E402
 
 # 3 tokens x 6 latents, hand-made (BOS already excluded, as pool_text's contract says)
 CODES = sp.csr_matrix(np.array([
@@ -22,7 +23,7 @@ CODES = sp.csr_matrix(np.array([
 
 
 def test_pool_text_sum_count_topn_last():
-    out = mosaic.pool_text(CODES, ("count", "sum", "max", "mean", "last"), (0, 1, 2), ("count", "sum"))
+    out = features.pool_text(CODES, ("count", "sum", "max", "mean", "last"), (0, 1, 2), ("count", "sum"))
     d = {k: v.toarray()[0] for k, v in out.items()}
     np.testing.assert_allclose(d[("count", 0)], [1, 2, 2, 0, 2, 1])
     np.testing.assert_allclose(d[("sum", 0)], [1.5, 3.9, 0.7, 0, 6.0, 7.0], rtol=1e-6)
@@ -39,63 +40,28 @@ def test_pool_text_sum_count_topn_last():
 
 
 def test_binarize_thresholds():
-    counts = mosaic.pool_text(CODES, ("count",), (0,))[("count", 0)]
-    np.testing.assert_array_equal(mosaic.binarize(counts, 1.0).toarray()[0], [0, 1, 1, 0, 1, 0])  # MOSAIC: X > 1
-    np.testing.assert_array_equal(mosaic.binarize(counts, 0.0).toarray()[0], [1, 1, 1, 0, 1, 1])  # ever active
-    assert mosaic.binarize(counts, None) is counts
+    counts = features.pool_text(CODES, ("count",), (0,))[("count", 0)]
+    np.testing.assert_array_equal(features.binarize(counts, 1.0).toarray()[0], [0, 1, 1, 0, 1, 0])  # MOSAIC: X > 1
+    np.testing.assert_array_equal(features.binarize(counts, 0.0).toarray()[0], [1, 1, 1, 0, 1, 1])  # ever active
+    assert features.binarize(counts, None) is counts
     dense = np.array([[0.5, 1.0, 1.5]])
-    np.testing.assert_array_equal(mosaic.binarize(dense, 1.0), [[0, 0, 1]])
+    np.testing.assert_array_equal(features.binarize(dense, 1.0), [[0, 0, 1]])
 
 
-def test_macro_f1_known_confusion():
-    # confusion (rows true, cols pred): [[3,1,0],[0,2,2],[1,0,1]]
-    y_true = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
-    y_pred = [0, 0, 0, 1, 1, 1, 2, 2, 0, 2]
-    f1 = [2 * 3 / (2 * 3 + 1 + 1), 2 * 2 / (2 * 2 + 1 + 2), 2 * 1 / (2 * 1 + 2 + 1)]
-    assert mosaic.macro_f1(y_true, y_pred) == pytest.approx(np.mean(f1))
-    assert mosaic.macro_f1([0, 1, 1, 0], [0, 1, 1, 0]) == 1.0
+def test_layer_key_and_by_layer():
+    assert features.layer_key("blocks.12.hook_resid_post") == 12
+    assert features.layer_key("embed") == "embed"
+    assert features.by_layer({("blocks.4.hook_resid_post", "a"): 1}) == {(4, "a"): 1}
 
 
-def test_split_is_stratified_and_nested():
-    y = np.repeat([0, 1, 2], [50, 30, 20])
-    train, test, inner, val = mosaic.split(y, seed=42)
-    assert len(test) == 20 and len(train) == 80
-    assert set(train).isdisjoint(test) and set(inner) | set(val) == set(train) and set(inner).isdisjoint(val)
-    np.testing.assert_array_equal(np.bincount(y[test]), [10, 6, 4])
-    again = mosaic.split(y, seed=42)
-    assert all((a == b).all() for a, b in zip((train, test, inner, val), again))
-
-
-def test_tfidf_separable_corpus_and_c_path():
-    cats = [f"the cat number {i} purrs and meows on the warm sofa" for i in range(20)]
-    money = [f"stock market index {i} falls as bank raises interest rates" for i in range(20)]
-    texts = np.array(cats + money, dtype=object)
-    y = np.array([0] * 20 + [1] * 20)
-    train, test, inner, val = mosaic.split(y)
-    vec = mosaic.tfidf_vectorizer()
-    assert vec.get_params()["ngram_range"] == (1, 2) and vec.get_params()["max_features"] == 20000
-    vec.fit(texts[train])
-    X = vec.transform(texts)
-    res = mosaic.c_path(X, y, train, val, inner, test, [0.1, 1.0, 10.0], class_weight="balanced")
-    assert [r["C"] for r in res] == [0.1, 1.0, 10.0]
-    assert all(r["test_f1"] == 1.0 and r["val_f1"] == 1.0 for r in res)
-    # a foreign-language test set shares no vocabulary: every row is empty (TF-IDF cannot transfer)
-    Xo = vec.transform(["le chat ronronne sur le canapé", "la bourse chute fortement"])
-    assert Xo.nnz == 0
-
-
-def test_selection_val_vs_test_and_optimism():
-    rows = []
-    for ds in ("a", "b"):
-        for cfg, val, test in (("x", 0.9, 0.70), ("y", 0.8, 0.95)):
-            rows.append({"dataset": ds, "config": cfg, "C": 1.0, "val_f1": val, "test_f1": test})
-    df = pd.DataFrame(rows)
-    assert set(mosaic.best_config(df, "val")["config"]) == {"x"}
-    assert set(mosaic.best_config(df, "test")["config"]) == {"y"}
-    opt = mosaic.optimism(df, n_boot=200)
-    assert opt["optimism"].mean == pytest.approx(0.25)
-    sel = mosaic.select(df, "val")
-    assert len(sel) == 4
+def test_sae_table_one_per_layer_width_and_main_width(tmp_profile):
+    t = features.sae_table(tmp_profile)
+    assert not t.duplicated(["layer", "width"]).any()
+    assert set(t.arch) == {"topk"}  # the first arch of the smoke sae: section
+    assert set(t[t["main"]].width) == {256}  # the width of its first SAE
+    assert set(t.layer) == {4, 8, 12}
+    with pytest.raises(ValueError, match="main_width"):
+        features.sae_table(tmp_profile.replace(p3={"main_width": 999}))
 
 
 def _random_topk_sae(d_in, d_sae=64, k=4, hook="blocks.4.hook_resid_post"):
@@ -117,12 +83,12 @@ def test_real_model_features_bos_excluded_and_cached(real_model, tmp_profile):
 
     prof = tmp_profile.replace(p3={"multiclass": [], "binary": ["87_glue_cola"], "max_rows": 12,
                                    "C_grid": [0.1, 1.0], "layers": [4]})
-    p = mosaic.p3_profile(prof)
+    p = p3_profile(prof)
     ds = data.load_dataset("87_glue_cola", max_rows=12, seed=42)
     hook = "blocks.4.hook_resid_post"
     sae = _random_topk_sae(real_model.cfg.d_model)
     by_hook = {hook: {"rand": sae}}
-    feats = mosaic.sae_features(p, "87_glue_cola", by_hook, model=real_model, progress=False)[(hook, "rand")]
+    feats = features.sae_features(p, "87_glue_cola", by_hook, model=real_model, progress=False)[(hook, "rand")]
     n_tok = np.array([len(t) - 1 for t in activations.tokenize(real_model, ds.texts, p.max_len)])  # minus BOS
     # count over all latents: k per real token, BOS excluded
     np.testing.assert_array_equal(np.asarray(feats[("count", 0)].sum(1)).ravel(), 4 * n_tok)
@@ -137,11 +103,20 @@ def test_real_model_features_bos_excluded_and_cached(real_model, tmp_profile):
     np.testing.assert_allclose(feats[("last", 0)][0].toarray()[0], sae.encode(first[0])[-1].detach().numpy(),
                                rtol=1e-4, atol=1e-3)
     # second call: served from the cache (no model given, identity from the model's marker)
-    again = mosaic.sae_features(p, "87_glue_cola", by_hook, model=real_model, progress=False)[(hook, "rand")]
+    again = features.sae_features(p, "87_glue_cola", by_hook, model=real_model, progress=False)[(hook, "rand")]
     assert (again[("count", 0)] != feats[("count", 0)]).nnz == 0
+    cached = list((p.home_dir / "p3" / "features").rglob("*.safetensors"))
+    assert len(cached) == 1
     # end to end: TF-IDF, hidden state, binarized SAE counts; one row per (config, C)
-    cfgs = [mosaic.Config("tfidf"), mosaic.Config("hidden", layer=4, pooling="last"),
-            mosaic.Config("sae", 4, "rand", 64, "count", 0, 1.0)]
-    df = mosaic.evaluate(p, "87_glue_cola", cfgs, saes_by_hook=by_hook, model=real_model, progress=False)
+    cfgs = [protocol.Config("tfidf"), protocol.Config("hidden", layer=4, pooling="last"),
+            protocol.Config("sae", 4, "rand", 64, "count", 0, 1.0)]
+    df = protocol.evaluate(p, "87_glue_cola", cfgs, saes_by_hook=by_hook, model=real_model, progress=False)
     assert len(df) == 3 * 2 and df["test_f1"].between(0, 1).all()
     assert set(df["config"]) == {c.label for c in cfgs}
+    # the per-dataset results JSON lives under results/p3/<profile>, with no temporary file left
+    written = sorted(results_dir(p, "p3").iterdir())
+    assert [f.suffix for f in written] == [".json"] and written[0].name.startswith("87_glue_cola.")
+    assert not (p.home_dir / "p3" / "results").exists()
+    # a second evaluate is served from that JSON (same numbers)
+    df2 = protocol.evaluate(p, "87_glue_cola", cfgs, saes_by_hook=by_hook, model=real_model, progress=False)
+    assert df2[["config", "C", "val_f1", "test_f1"]].equals(df[["config", "C", "val_f1", "test_f1"]])
