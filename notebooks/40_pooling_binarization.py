@@ -40,14 +40,15 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import mosaic
+from saeprobe.p3 import (MOSAIC_PAPER, datasets, grid_configs, mosaic_config_label, paired_ci, run, select, setup,
+                         summarize, summary_row)
 
 T0 = time.perf_counter()
-S = mosaic.setup(profile, widths="main")
+S = setup(profile, widths="main")
 prof, s = S.profile, S.settings
-names = mosaic.datasets(prof)
-print(f"profile {prof.name}: {len(names)} datasets, layers {s['layers']}, max_rows {prof.max_rows}, "
-      f"max_len {prof.max_len}; C grid {s['C_grid']}")
+names = datasets(prof)
+print(f"profile {prof.name}: {len(names)} datasets, layers {list(s.layers)}, max_rows {prof.max_rows}, "
+      f"max_len {prof.max_len}; C grid {list(s.C_grid)}")
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
 display(S.table.drop(columns=["spec"]) if S.has_saes else Markdown("*(no SAEs)*"))
@@ -58,16 +59,16 @@ glue("p3_40_n_binary", sum(k == "binary" for _, k in names), display=False)
 # %% [markdown]
 # ## The grid
 #
-# One forward pass per dataset feeds every layer, SAE and pooled form (`mosaic.sae_features`, cached
+# One forward pass per dataset feeds every layer, SAE and pooled form (`p3.sae_features`, cached
 # on disk); the hidden-state baselines (last token, mean over non-BOS tokens; standardized) come from
 # the activation cache, TF-IDF uses the paper's settings. Per (dataset, configuration) every C of the
 # grid is fitted; the table keeps validation and test macro F1 of each C.
 
 # %%
-configs = mosaic.grid_configs(prof, S.table, which="pooling")
-df = mosaic.run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
-sel = mosaic.select(df, "val")  # C chosen on validation
-print(f"{len(configs)} configurations x {len(names)} datasets x {len(s['C_grid'])} C = {len(df)} fits (x2)")
+configs = grid_configs(prof, S.table, which="pooling")
+df = run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
+sel = select(df, "val")  # C chosen on validation
+print(f"{len(configs)} configurations x {len(names)} datasets x {len(s.C_grid)} C = {len(df)} fits (x2)")
 sel.groupby("kind")["dataset"].nunique()
 
 # %% [markdown]
@@ -83,9 +84,9 @@ if not sae.empty:
     sae["bin"] = sae["binarize"].map(lambda b: "raw" if pd.isna(b) else f">{b:g}")
     pivot = sae.pivot_table(index="form", columns=["layer", "bin"], values="test_f1", aggfunc="mean")
     display(pivot.round(3))
-    fig, axes = plt.subplots(1, len(s["layers"]), figsize=(4.2 * len(s["layers"]), 3.6), sharey=True)
+    fig, axes = plt.subplots(1, len(s.layers), figsize=(4.2 * len(s.layers), 3.6), sharey=True)
     axes = np.atleast_1d(axes)
-    for ax, layer in zip(axes, s["layers"]):
+    for ax, layer in zip(axes, s.layers):
         sub = sae[sae.layer == layer].pivot_table(index="form", columns="bin", values="test_f1", aggfunc="mean")
         sub.plot.barh(ax=ax, width=0.8)
         ax.set_title(f"layer {layer}")
@@ -108,10 +109,10 @@ else:
 # latents, $>1$) and summed activations at every layer, the hidden-state probes and TF-IDF.
 
 # %%
-summ = mosaic.summarize(sel, by=("config",), n_boot=s["n_boot"])
+summ = summarize(sel, by=("config",), n_boot=s.n_boot)
 summ = summ.sort_values("mean", ascending=False).reset_index(drop=True)
 display(summ.head(15).round(3))
-main = prof.main_layer if prof.main_layer in s["layers"] else s["layers"][len(s["layers"]) // 2]
+main = S.main_layer
 keep = [c.label for c in configs if c.kind != "sae" or (c.top_n == 0 and (
     (c.pooling == "count" and c.binarize == 1.0) or (c.pooling == "sum" and c.binarize is None)))]
 box = sel[sel.config.isin(keep)]
@@ -126,29 +127,22 @@ plt.show()
 # ## MOSAIC's claim checked
 
 # %%
-def ci_of(label):
-    row = summ[summ.config == label]
-    return row.iloc[0] if len(row) else pd.Series({"mean": np.nan, "lo": np.nan, "hi": np.nan, "n": 0})
-
-
-mosaic_best = [c for c in configs if c.kind == "sae" and c.layer == main and c.pooling == "count" and c.top_n == 0
-               and c.binarize == 1.0]
-best_lbl = mosaic_best[0].label if mosaic_best else "none"
-r = ci_of(best_lbl)
+best_lbl = mosaic_config_label(configs, main) or "none"
+r = summary_row(summ, config=best_lbl)
 glue("p3_40_mosaic_cfg_f1", float(r["mean"]), display=False)
 glue("p3_40_mosaic_cfg_lo", float(r["lo"]), display=False)
 glue("p3_40_mosaic_cfg_hi", float(r["hi"]), display=False)
 glue("p3_40_main_layer", int(main), display=False)
-hid = ci_of(f"hidden last L{main}")
+hid = summary_row(summ, config=f"hidden last L{main}")
 glue("p3_40_hidden_last_f1", float(hid["mean"]), display=False)
 glue("p3_40_hidden_last_lo", float(hid["lo"]), display=False)
 glue("p3_40_hidden_last_hi", float(hid["hi"]), display=False)
-tf = ci_of("TF-IDF")
+tf = summary_row(summ, config="TF-IDF")
 glue("p3_40_tfidf_f1", float(tf["mean"]), display=False)
 glue("p3_40_tfidf_lo", float(tf["lo"]), display=False)
 glue("p3_40_tfidf_hi", float(tf["hi"]), display=False)
-glue("p3_40_paper_f1", mosaic.MOSAIC_PAPER["best_macro_f1"], display=False)
-glue("p3_40_paper_sd", mosaic.MOSAIC_PAPER["best_macro_f1_sd"], display=False)
+glue("p3_40_paper_f1", MOSAIC_PAPER["best_macro_f1"], display=False)
+glue("p3_40_paper_sd", MOSAIC_PAPER["best_macro_f1_sd"], display=False)
 
 sae_summ = summ[summ.config.isin(set(sae.config) if not sae.empty else set())]
 top = sae_summ.iloc[0] if len(sae_summ) else pd.Series({"config": "none", "mean": np.nan})
@@ -159,19 +153,16 @@ glue("p3_40_mosaic_rank", rank, display=False)
 glue("p3_40_n_sae_cfgs", int(len(sae_summ)), display=False)
 
 # binarized (>1) minus raw counts, paired per dataset and layer (all latents)
-from saeprobe.core.stats import bootstrap_ci
-
+ci_bin = ci_sum = None
 if not sae.empty:
     cnt = sae[(sae.pooling == "count") & (sae.top_n == 0)]
     wide = cnt.pivot_table(index=["dataset", "layer"], columns="bin", values="test_f1")
-    diff = (wide.get(">1") - wide.get("raw")).dropna() if {">1", "raw"} <= set(wide.columns) else pd.Series([], dtype=float)
+    if {">1", "raw"} <= set(wide.columns):
+        ci_bin = paired_ci(wide[">1"], wide["raw"], n_boot=s.n_boot)
     dsum = sae[(sae.pooling == "sum") & (sae.top_n == 0) & (sae.bin == "raw")].set_index(["dataset", "layer"])["test_f1"]
     dcount = cnt[cnt.bin == ">1"].set_index(["dataset", "layer"])["test_f1"]
-    d2 = (dcount - dsum).dropna()
-else:
-    diff = d2 = pd.Series([], dtype=float)
-for key, d in (("p3_40_bin_minus_raw", diff), ("p3_40_count_bin_minus_sum", d2)):
-    ci = bootstrap_ci(d.to_numpy(), n_boot=s["n_boot"]) if len(d) else None
+    ci_sum = paired_ci(dcount, dsum, n_boot=s.n_boot)
+for key, ci in (("p3_40_bin_minus_raw", ci_bin), ("p3_40_count_bin_minus_sum", ci_sum)):
     glue(key, ci.mean if ci else float("nan"), display=False)
     glue(key + "_lo", ci.lo if ci else float("nan"), display=False)
     glue(key + "_hi", ci.hi if ci else float("nan"), display=False)

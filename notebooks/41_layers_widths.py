@@ -37,13 +37,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import mosaic
-from saeprobe.core.stats import bootstrap_ci
+from saeprobe.p3 import MOSAIC_PAPER, datasets, grid_configs, paired_ci, run, select, setup, summarize, summary_row
 
 T0 = time.perf_counter()
-S = mosaic.setup(profile, widths="all")
+S = setup(profile, widths="all")
 prof, s = S.profile, S.settings
-names = mosaic.datasets(prof)
+names = datasets(prof)
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
 widths = sorted(S.table.width.unique()) if S.has_saes else []
@@ -57,10 +56,10 @@ display(S.table.drop(columns=["spec"]) if S.has_saes else Markdown("*(no SAEs)*"
 # the layers listed above; a layer with one width only is said so in the notes.
 
 # %%
-configs = mosaic.grid_configs(prof, S.table, which="widths")
-df = mosaic.run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
-sel = mosaic.select(df, "val")
-summ = mosaic.summarize(sel, by=("config", "features", "layer", "width", "pooling", "binarize"), n_boot=s["n_boot"])
+configs = grid_configs(prof, S.table, which="widths")
+df = run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
+sel = select(df, "val")
+summ = summarize(sel, by=("config", "features", "layer", "width", "pooling", "binarize"), n_boot=s.n_boot)
 display(summ.sort_values("mean", ascending=False).round(3).reset_index(drop=True))
 
 # %% [markdown]
@@ -84,7 +83,7 @@ if len(tf):
     ax.axhspan(float(tf.lo.iloc[0]), float(tf.hi.iloc[0]), color="grey", alpha=0.2, label="TF-IDF (CI)")
 ax.set_xlabel("layer")
 ax.set_ylabel("mean test macro F1")
-ax.set_xticks(s["layers"])
+ax.set_xticks(s.layers)
 ax.legend(fontsize=7, loc="best")
 plt.tight_layout()
 plt.show()
@@ -96,25 +95,20 @@ plt.show()
 # the widest minus the narrowest SAE at the same layer — means over datasets with bootstrap CIs.
 
 # %%
-def paired(a: pd.Series, b: pd.Series):
-    d = (a - b).dropna()
-    return bootstrap_ci(d.to_numpy(), n_boot=s["n_boot"]) if len(d) else None
-
-
 rows = []
 t = sel.set_index("dataset")
-for layer in s["layers"]:
+for layer in s.layers:
     hid = t[(t.features == "hidden") & (t.layer == layer) & (t.pooling == "last")]["test_f1"]
     for w in widths:
         sae = t[(t.features == "sae") & (t.layer == layer) & (t.width == w) & (t.pooling == "count")]["test_f1"]
-        ci = paired(sae, hid)
+        ci = paired_ci(sae, hid, n_boot=s.n_boot)
         if ci:
             rows.append({"comparison": f"SAE w{int(w)} count>1 − hidden last", "layer": layer,
                          "mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n})
     if len(widths) >= 2:
         wide = t[(t.features == "sae") & (t.layer == layer) & (t.width == widths[-1]) & (t.pooling == "count")]["test_f1"]
         narrow = t[(t.features == "sae") & (t.layer == layer) & (t.width == widths[0]) & (t.pooling == "count")]["test_f1"]
-        ci = paired(wide, narrow)
+        ci = paired_ci(wide, narrow, n_boot=s.n_boot)
         if ci:
             rows.append({"comparison": f"w{int(widths[-1])} − w{int(widths[0])} (count>1)", "layer": layer,
                          "mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n})
@@ -122,20 +116,11 @@ pairs = pd.DataFrame(rows)
 display(pairs.round(3) if len(pairs) else Markdown("*(no SAE comparisons: the profile has no SAEs)*"))
 
 # %%
-main = prof.main_layer if prof.main_layer in s["layers"] else s["layers"][len(s["layers"]) // 2]
-
-
-def val(df_, **kw):
-    m = np.ones(len(df_), bool)
-    for k, v in kw.items():
-        m &= (df_[k] == v).to_numpy()
-    return df_[m].iloc[0] if m.any() else pd.Series({"mean": np.nan, "lo": np.nan, "hi": np.nan})
-
-
+main = S.main_layer
 w0 = widths[0] if widths else -1
-sae_main = val(summ, features="sae", layer=main, width=w0, pooling="count")
-hid_main = val(summ, features="hidden", layer=main, pooling="last")
-tf_r = val(summ, features="tfidf")
+sae_main = summary_row(summ, features="sae", layer=main, width=w0, pooling="count")
+hid_main = summary_row(summ, features="hidden", layer=main, pooling="last")
+tf_r = summary_row(summ, features="tfidf")
 for key, r in (("sae", sae_main), ("hidden", hid_main), ("tfidf", tf_r)):
     glue(f"p3_41_{key}_f1", float(r["mean"]), display=False)
     glue(f"p3_41_{key}_lo", float(r["lo"]), display=False)
@@ -155,7 +140,7 @@ r = pw.iloc[0] if len(pw) else pd.Series({"mean": np.nan, "lo": np.nan, "hi": np
 glue("p3_41_width_diff", float(r["mean"]), display=False)
 glue("p3_41_width_diff_lo", float(r["lo"]), display=False)
 glue("p3_41_width_diff_hi", float(r["hi"]), display=False)
-glue("p3_41_paper_f1", mosaic.MOSAIC_PAPER["best_macro_f1"], display=False)
+glue("p3_41_paper_f1", MOSAIC_PAPER["best_macro_f1"], display=False)
 glue("p3_41_seconds", time.perf_counter() - T0, display=False)
 
 # %% [markdown]

@@ -39,31 +39,26 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe.core import data
-from saeprobe import mosaic
-from saeprobe.core.stats import bootstrap_ci
+from saeprobe.p3 import CROSSLINGUAL, crosslingual, grid_configs, mean_ci, mosaic_config_label, select, setup
 
 T0 = time.perf_counter()
-S = mosaic.setup(profile, widths="main")
+S = setup(profile, widths="main")
 prof, s = S.profile, S.settings
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
-names = [data.resolve_name(n) for n in s["crosslingual"]]
-examples = pd.DataFrame([{"dataset": n, "language": mosaic.CROSSLINGUAL.get(n, "?"),
+names = [data.resolve_name(n) for n in s.crosslingual]
+examples = pd.DataFrame([{"dataset": n, "language": CROSSLINGUAL.get(n, "?"),
                           "English (train)": data.load_dataset(n, max_rows=3, seed=prof.seed).texts[0][:90],
                           "translated (test)": data.load_ood(n).texts[0][:90]} for n in names])
 display(examples)
 glue("p3_42_n_datasets", len(names), display=False)
-glue("p3_42_languages", ", ".join(mosaic.CROSSLINGUAL.get(n, "?") for n in names), display=False)
+glue("p3_42_languages", ", ".join(CROSSLINGUAL.get(n, "?") for n in names), display=False)
 
 # %%
-configs = [mosaic.Config("tfidf")]
-for layer in s["layers"]:
-    configs += [mosaic.Config("hidden", layer=layer, pooling="last"), mosaic.Config("hidden", layer=layer, pooling="mean")]
-for _, r in S.table.iterrows():
-    configs += [mosaic.Config("sae", int(r.layer), r["name"], int(r.width), "count", 0, 1.0),
-                mosaic.Config("sae", int(r.layer), r["name"], int(r.width), "sum", 0, None)]
-df = mosaic.crosslingual(prof, configs, saes_by_hook=S.saes_by_hook, model=S.model, names=names, progress=False)
-sel = mosaic.select(df, "val")
+# TF-IDF, hidden last/mean per layer, and per main-width SAE binarized counts and summed activations
+configs = grid_configs(prof, S.table, which="widths")
+df = crosslingual(prof, configs, saes_by_hook=S.saes_by_hook, model=S.model, names=names, progress=False)
+sel = select(df, "val")
 show = sel[["dataset", "language", "config", "C", "val_f1", "test_f1", "ood_f1"]].copy()
 show["drop"] = show["test_f1"] - show["ood_f1"]
 display(show.sort_values(["dataset", "ood_f1"], ascending=[True, False]).round(3).reset_index(drop=True))
@@ -97,22 +92,12 @@ tf = df[df.features == "tfidf"].groupby("dataset")[["id_vocab_coverage", "ood_vo
 display(tf.round(3))
 
 # %%
-main = prof.main_layer if prof.main_layer in s["layers"] else s["layers"][len(s["layers"]) // 2]
-
-
-def mean_ci(label, col):
-    v = sel[sel.config == label][col].to_numpy(dtype=float)
-    if not len(v):
-        return (np.nan, np.nan, np.nan)
-    ci = bootstrap_ci(v, n_boot=s["n_boot"])
-    return (ci.mean, ci.lo, ci.hi)
-
-
-sae_lbl = next((c.label for c in configs if c.kind == "sae" and c.layer == main and c.pooling == "count"), "none")
+main = S.main_layer
+sae_lbl = mosaic_config_label(configs, main) or "none"
 for key, lbl in (("tfidf", "TF-IDF"), ("hidden", f"hidden last L{main}"), ("hidden_mean", f"hidden mean L{main}"),
                  ("sae", sae_lbl)):
     for col, tag in (("test_f1", "id"), ("ood_f1", "ood")):
-        m, lo, hi = mean_ci(lbl, col)
+        m, lo, hi = mean_ci(sel[sel.config == lbl][col], n_boot=s.n_boot)
         glue(f"p3_42_{key}_{tag}", float(m), display=False)
         glue(f"p3_42_{key}_{tag}_lo", float(lo), display=False)
         glue(f"p3_42_{key}_{tag}_hi", float(hi), display=False)

@@ -37,16 +37,16 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import mosaic
+from saeprobe.p3 import MOSAIC_PAPER, datasets, grid_configs, mosaic_config_label, optimism, run, setup
 
 T0 = time.perf_counter()
-S = mosaic.setup(profile, widths="main")
+S = setup(profile, widths="main")
 prof, s = S.profile, S.settings
-names = mosaic.datasets(prof)
+names = datasets(prof)
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
-configs = mosaic.grid_configs(prof, S.table, which="pooling")  # notebook 40's grid: served from its cache
-df = mosaic.run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
+configs = grid_configs(prof, S.table, which="pooling")  # notebook 40's grid: served from its cache
+df = run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
 n_cand = df.groupby("dataset").size().median()
 glue("p3_43_n_candidates", int(n_cand), display=False)
 glue("p3_43_n_datasets", len(names), display=False)
@@ -56,7 +56,7 @@ print(f"{len(names)} datasets; {int(n_cand)} candidate (configuration, C) pairs 
 # ## Whole grid: test-selected vs validation-selected
 
 # %%
-opt = mosaic.optimism(df, n_boot=s["n_boot"])
+opt = optimism(df, n_boot=s.n_boot)
 per = opt["per_dataset"]
 display(per.round(3))
 for key in ("test_selected", "val_selected", "optimism"):
@@ -84,18 +84,17 @@ plt.show()
 # selecting only C for MOSAIC's fixed configuration (binarized counts, all latents, main layer).
 
 # %%
-main = prof.main_layer if prof.main_layer in s["layers"] else s["layers"][len(s["layers"]) // 2]
+main = S.main_layer
 rows = []
 subsets = {"whole grid": df, "SAE configurations only": df[df.features == "sae"],
            "hidden + TF-IDF baselines only": df[df.features != "sae"]}
-fixed = [c.label for c in configs if c.kind == "sae" and c.layer == main and c.pooling == "count" and c.top_n == 0
-         and c.binarize == 1.0]
+fixed = mosaic_config_label(configs, main)
 if fixed:
-    subsets["MOSAIC's configuration, C only"] = df[df.config == fixed[0]]
+    subsets["MOSAIC's configuration, C only"] = df[df.config == fixed]
 for name, sub in subsets.items():
     if sub.empty:
         continue
-    o = mosaic.optimism(sub, n_boot=s["n_boot"])
+    o = optimism(sub, n_boot=s.n_boot)
     rows.append({"candidates": name, "per dataset": int(sub.groupby("dataset").size().median()),
                  "test-selected": o["test_selected"].mean, "val-selected": o["val_selected"].mean,
                  "optimism": o["optimism"].mean, "lo": o["optimism"].lo, "hi": o["optimism"].hi})
@@ -105,7 +104,7 @@ sae_row = table[table.candidates == "SAE configurations only"]
 glue("p3_43_sae_optimism", float(sae_row.optimism.iloc[0]) if len(sae_row) else float("nan"), display=False)
 c_row = table[table.candidates == "MOSAIC's configuration, C only"]
 glue("p3_43_c_optimism", float(c_row.optimism.iloc[0]) if len(c_row) else float("nan"), display=False)
-glue("p3_43_paper_f1", mosaic.MOSAIC_PAPER["best_macro_f1"], display=False)
+glue("p3_43_paper_f1", MOSAIC_PAPER["best_macro_f1"], display=False)
 glue("p3_43_seconds", time.perf_counter() - T0, display=False)
 
 # %% [markdown]

@@ -38,15 +38,15 @@ import time
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, mosaic
+from saeprobe import load_profile
+from saeprobe.p3 import cross_model_transfer, model_available, select
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
-s = mosaic.settings(prof)
-cm = s.get("cross_model") or {}
-model_a = model_a or cm.get("model_a")
-model_b = model_b or cm.get("model_b")
-av_a, av_b = mosaic.model_available(model_a), mosaic.model_available(model_b)
+cm = prof.p3.cross_model
+model_a = model_a or cm.model_a
+model_b = model_b or cm.model_b
+av_a, av_b = model_available(model_a), model_available(model_b)
 runnable = av_a.available and av_b.available and model_a != model_b
 glue("p3_44_model_a", model_a, display=False)
 glue("p3_44_model_b", model_b, display=False)
@@ -56,8 +56,8 @@ for av in (av_a, av_b):
 
 # %%
 if runnable:
-    res = mosaic.cross_model_transfer(prof, model_a, model_b, dataset, layer_a=layer_a, progress=False)
-    sel = mosaic.select(res.assign(config=f"{model_a} -> {model_b}"), "val").iloc[0]
+    res = cross_model_transfer(prof, model_a, model_b, dataset, layer_a=layer_a, progress=False)
+    sel = select(res.assign(config=f"{model_a} -> {model_b}"), "val").iloc[0]
     display(res.round(3))
     glue("p3_44_f1", float(sel.test_f1), display=False)
     glue("p3_44_majority_f1", float(sel.majority_f1), display=False)
