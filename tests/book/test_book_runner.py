@@ -113,14 +113,68 @@ def test_unchanged_notebook_is_skipped(tmp_path):
     assert "executing" in fourth.stdout and "edited" in _outputs(out)
 
 
-def test_plan_key_depends_on_profile_and_package(tmp_path):
+def test_plan_key_depends_on_profile_and_parameters(tmp_path):
     root = _repo(tmp_path, **{"00_ok": OK})
     src = root / "notebooks" / "00_ok.py"
-    a = book.plan_for(root, src, "smoke", {}, "pkg1")
-    assert a.key == book.plan_for(root, src, "smoke", {}, "pkg1").key
-    assert a.key != book.plan_for(root, src, "cpu", {}, "pkg1").key
-    assert a.key != book.plan_for(root, src, "smoke", {}, "pkg2").key
+    a = book.plan_for(root, src, "smoke", {})
+    assert a.key == book.plan_for(root, src, "smoke", {}).key
+    assert a.key != book.plan_for(root, src, "cpu", {}).key
+    assert a.key != book.plan_for(root, src, "smoke", {"x": 1}).key
     assert a.output == root / "book" / "_generated" / "00_ok.ipynb"  # profile-independent path
+    assert a.inputs["packages"] == ""  # imports nothing of saeprobe: no package source counts
+
+
+P1_NB = '''# %% [markdown]
+# # Uses P1
+
+# %% tags=["parameters"]
+profile = "cpu"
+
+# %%
+from saeprobe.p1 import quiver
+print("P1 page")
+'''
+
+P3_NB = P1_NB.replace("saeprobe.p1 import quiver", "saeprobe import p3").replace("P1 page", "P3 page")
+
+
+def test_imported_packages_are_read_from_the_source():
+    assert book.imported_packages("from saeprobe.p1 import quiver\nimport numpy") == {"p1"}
+    assert book.imported_packages("from saeprobe import load_profile, saes") == {"", "saes"}
+    assert book.imported_packages("    import saeprobe.core.stats as s\nfrom saeprobex import y") == {"core"}
+    graph = book.package_graph()
+    assert "p3" not in graph["p1"] and "p1" not in graph["p3"] and graph["saes"] <= {"", "core"}
+
+
+def test_only_pages_whose_packages_changed_rerun(tmp_path):
+    """Editing P3's code reruns the P3 page, not the P1 page; editing core reruns both. Runs the real
+    command line against a copy of the saeprobe sources (PYTHONPATH), so the edits stay in tmp."""
+    import os
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(book.PACKAGE_DIR, src / "saeprobe", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "repo").mkdir()
+    root = _repo(tmp_path / "repo", **{"10_p1": P1_NB, "40_p3": P3_NB})
+    env = {**os.environ, "PYTHONPATH": str(src)}
+
+    def run():
+        res = subprocess.run([sys.executable, "-m", "saeprobe.book", "--root", str(root), "run", "--profile", "smoke"],
+                             capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)  # not the repo: -m puts cwd first
+        assert res.returncode == 0, res.stdout + res.stderr
+        return {ln.split("] ", 1)[1].split(":")[0] for ln in res.stdout.splitlines() if "executing" in ln}
+
+    assert run() == {"10_p1", "40_p3"}
+    manifest = json.loads((root / "book" / "_generated" / "manifest.json").read_text())
+    assert "p3" not in manifest["notebooks"]["10_p1"]["inputs"]["packages"].split(",")
+    assert {"core", "p1", "saes"} <= set(manifest["notebooks"]["10_p1"]["inputs"]["packages"].split(","))
+    assert run() == set()
+    p3_file = sorted((src / "saeprobe" / "p3").glob("*.py"))[-1]
+    p3_file.write_text(p3_file.read_text() + "\n# an edit\n")
+    assert run() == {"40_p3"}
+    stats = src / "saeprobe" / "core" / "stats.py"
+    stats.write_text(stats.read_text() + "\n# an edit\n")
+    assert run() == {"10_p1", "40_p3"}
 
 
 def test_bad_input_is_one_line(tmp_path):
