@@ -30,7 +30,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import load_profile
-from saeprobe.core import data
+from saeprobe.core import data, data_report
 from saeprobe.p1 import leakage
 
 prof = load_profile(profile)
@@ -45,7 +45,7 @@ print(f"profile {prof.name}: {prof.description}")
 # class 1 and the median prompt length in characters.
 
 # %%
-binary = data.describe("binary")
+binary = data_report.describe("binary")
 multiclass = data.list_datasets("multiclass")
 ood_names = data.list_datasets("ood")
 in_profile = set(prof.dataset_names())

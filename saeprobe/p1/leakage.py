@@ -1,6 +1,6 @@
 """Train/test leakage of P1's splits (Kantamneni et al. 2025): duplicate prompts across the split.
 
-P1's datasets repeat prompts (``saeprobe.core.data.quality_report``); under P1's standard split a
+P1's datasets repeat prompts (``saeprobe.core.data_report.quality_report``); under P1's standard split a
 test prompt can then also be a training prompt. :func:`split_leakage` counts it per dataset, and
 :func:`quality_report` is the data-quality table with those counts added (notebook ``00``, ``16``).
 """
@@ -10,7 +10,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from saeprobe.core import data
+from saeprobe.core import data, data_report
 from saeprobe.p1.splits import MIN_TEST, standard_split
 
 __all__ = ["split_leakage", "quality_report"]
@@ -33,9 +33,9 @@ def split_leakage(texts: Sequence[str], labels, *, seed: int = 42) -> dict:
 
 def quality_report(names: str | Sequence[str] | None = None, *, seed: int = 42,
                    max_rows: int | None = None) -> pd.DataFrame:
-    """:func:`saeprobe.core.data.quality_report` plus, for binary sets, :func:`split_leakage`
+    """:func:`saeprobe.core.data_report.quality_report` plus, for binary sets, :func:`split_leakage`
     (columns num_train, num_test, test_in_train, test_in_train_frac)."""
-    base = data.quality_report(names, seed=seed, max_rows=max_rows)
+    base = data_report.quality_report(names, seed=seed, max_rows=max_rows)
     rows = []
     for rec in base.to_dict("records"):
         if max_rows is None:

@@ -17,7 +17,7 @@ Regimes (P1 §4, PROTOCOLS.md):
   the whole OOD file.
 
 ``dedup=True`` keeps the same training rows and drops every test row whose prompt also occurs among the
-training prompts (P1's split leaks: see :func:`saeprobe.data.quality_report`).
+training prompts (P1's split leaks: see :func:`saeprobe.p1.leakage.quality_report`).
 
 Indices index the label vector you pass (for OOD: ``test_idx`` indexes the OOD file). Shapes:
 ``train_idx`` int64 ``[num_train]``, ``test_idx`` int64 ``[num_test]``, ``y_train``/``y_test`` int64 alike.

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import LabelEncoder
 
-from saeprobe.core import data
+from saeprobe.core import data, data_report
 
 
 def _raw(name: str) -> pd.DataFrame:
@@ -153,7 +153,7 @@ def test_ood_errors(monkeypatch):
 
 
 def test_describe_binary():
-    df = data.describe()
+    df = data_report.describe()
     assert len(df) == 113 and df["name"].tolist() == data.list_datasets("binary")
     for col in ("name", "number", "tag", "family", "category", "source", "n_rows", "pos_frac",
                 "median_chars", "classes"):
@@ -164,28 +164,28 @@ def test_describe_binary():
     cola = df.set_index("name").loc["87_glue_cola"]
     assert cola["n_rows"] == 5000 and cola["classes"] == "0|1" and cola["family"] == "glue"
     assert df["has_ood"].sum() == 8
-    assert len(data.describe("multiclass")) == 20
+    assert len(data_report.describe("multiclass")) == 20
 
 
 def test_quality_report_known_issues():
-    q = data.quality_report().set_index("name")
+    q = data_report.quality_report().set_index("name")
     assert len(q) == 113
     assert q["n_conflicting_prompts"].sum() == 79  # PROTOCOLS: 79 prompts with both labels
     assert q.loc["7_hist_fig_ispolitician", "n_conflicting_prompts"] == 6
     assert q.loc["87_glue_cola", "n_duplicate_rows"] == 5000 - 3647
     assert (q["identical_to"] == "").all()  # no byte-identical pair among the binary sets
     assert "test_in_train" not in q.columns  # split leakage is P1's (saeprobe.p1.leakage)
-    capped = data.quality_report(["glue_cola", "130_temp_cat_Frequency"], max_rows=600).set_index("name")
+    capped = data_report.quality_report(["glue_cola", "130_temp_cat_Frequency"], max_rows=600).set_index("name")
     assert (capped["n_rows"] == 600).all()
 
 
 def test_identical_pairs():
-    assert data.identical_pairs("all") == [
+    assert data_report.identical_pairs("all") == [
         ("15_us_population", "16_us_density"), ("37_arith_mc", "38_arith_difficulty"),
         ("111_yelp_data", "112_amzn_rev"),
     ]
-    assert data.identical_pairs("binary") == []
-    mc = data.quality_report("37_arith_mc")
+    assert data_report.identical_pairs("binary") == []
+    mc = data_report.quality_report("37_arith_mc")
     assert mc["identical_to"].iloc[0] == "38_arith_difficulty" and "test_in_train" not in mc.columns
 
 
