@@ -2,7 +2,7 @@
 
 On the same ~500 texts (a fixed, seeded mix of the profile's datasets) and the profile's model:
 
-(a) ``saeprobe.activations.extract``: length-sorted batches under a padded-token budget
+(a) ``saeprobe.core.activations.extract``: length-sorted batches under a padded-token budget
     (``CPU_MAX_PADDED_TOKENS`` on CPU), BOS kept on truncation, ``stop_at_layer``, inference mode;
 (b) the sae-probes way: the package's own ``_process_activations`` (TransformerLens
     ``run_with_cache``, batch 32, right padding, no length sort, ``max_seq_len`` 1024) —

@@ -1,4 +1,4 @@
-"""Benchmark: our P1 probe grids (saeprobe.probes) vs the `sae-probes` package's own training functions.
+"""Benchmark: our P1 probe grids (saeprobe.p1.probes) vs the `sae-probes` package's own training functions.
 
 Same activations, same P1 standard split, same labels; for each dataset and method we report wall
 time of the whole hyper-parameter search + refit + test scoring, and the test ROC-AUC of both.
@@ -31,7 +31,7 @@ equal to the package), so |ΔAUC| = 0 at the reference's speed -- the other end 
 ``find_best_reg(penalty="l1")`` against ours (liblinear) and ours with P1's saga; ``opt_auc`` is then
 the L1 optimum at the reference's C (liblinear, tolerance 1e-9).
 
-Data: real cached last-token activations from ``saeprobe.activations.dataset_activations(profile,
+Data: real cached last-token activations from ``saeprobe.core.activations.dataset_activations(profile,
 name)`` (extracted on a miss -- minutes on CPU), cast from float32 to float64 for both sides: P1's
 scikit-learn (1.6, the package's minimum) fitted lbfgs in float64 whatever the input dtype, while
 the installed release keeps float32 and stops elsewhere (on float32 input the package's own grid
@@ -107,7 +107,7 @@ def sae_codes(profile, name):
     from saeprobe import saes
     from saeprobe.core.activations import dataset_activations
 
-    widths = (profile.p1 or {}).get("regime_sae_widths") or [max(s.width for s in saes.sae_specs(profile))]
+    widths = profile.p1.regime_sae_widths or [max(s.width for s in saes.sae_specs(profile))]
     spec = next(s for s in saes.sae_specs(profile) if s.seed == 0 and s.arch == "topk"
                 and s.layer in (None, profile.main_layer) and s.width == max(widths))
     sae = saes.get_sae(profile, spec, progress=False)

@@ -14,7 +14,7 @@
 # # The P1 datasets
 #
 # Kantamneni et al. (2025) probe on the binary classification datasets that ship with their package
-# (`sae-probes`); `saeprobe.data` reads them straight from the wheel and encodes labels exactly as P1
+# (`sae-probes`); `saeprobe.core.data` reads them straight from the wheel and encodes labels exactly as P1
 # does. This notebook describes them: how many there are and of which kind, how long the prompts are,
 # how balanced the classes are, how many prompts are duplicated, and how many **test prompts also
 # occur in the training side of P1's own split**, and the eight out-of-distribution (OOD) test sets.

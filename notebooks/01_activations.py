@@ -53,7 +53,7 @@ print(f"model {prof.model}, hooks {prof.hooks}, max_len {prof.max_len}, {len(nam
 # %% [markdown]
 # ## Extraction
 #
-# `saeprobe.activations.profile_activations` extracts every dataset of the profile (and the OOD test
+# `saeprobe.core.activations.profile_activations` extracts every dataset of the profile (and the OOD test
 # files) at all profile layers in one forward pass per batch, stopping at the last needed layer, and
 # stores the result keyed by model weights, hook, rows, context length and reducer. A cached dataset
 # shows a time of well under a second.

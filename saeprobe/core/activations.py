@@ -268,7 +268,7 @@ def dataset_activations(profile, dataset: str, *, hook: str | None = None, reduc
                         ood: bool = False, model=None, progress: bool = True) -> torch.Tensor:
     """Cached reduced activations of one P1 dataset: ``FloatTensor [n_rows, d_model]``.
 
-    Rows follow ``saeprobe.data.load_dataset(dataset, max_rows=profile.max_rows, seed=profile.seed)``
+    Rows follow ``saeprobe.core.data.load_dataset(dataset, max_rows=profile.max_rows, seed=profile.seed)``
     (or ``load_ood(dataset)`` with ``ood=True``). On a miss, every profile hook and default reducer
     of this dataset is computed in one pass and stored, so later calls for them hit the cache.
     The model is loaded only on a miss.

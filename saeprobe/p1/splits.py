@@ -2,7 +2,7 @@
 
 Each generator reproduces the index selection of ``sae_probes.utils_data`` (sae-probes 0.4.2) and the
 way its runners call it (``run_baselines.py``, ``generate_sae_activations.py``), so for the same label
-vector (rows in file order, see :func:`saeprobe.data.load_dataset`) our ``train_idx``/``test_idx``
+vector (rows in file order, see :func:`saeprobe.core.data.load_dataset`) our ``train_idx``/``test_idx``
 equal the package's. The test suite checks this against the package's own functions, extracted from
 the installed wheel's source (importing ``sae_probes`` would pull in TransformerLens).
 
@@ -173,7 +173,7 @@ def imbalance_sizes(y, min_num_test: int = MIN_TEST) -> tuple[int, int]:
 
 
 def _labels(y) -> np.ndarray:
-    """int64 label vector from an array or a :class:`saeprobe.data.Dataset`."""
+    """int64 label vector from an array or a :class:`saeprobe.core.data.Dataset`."""
     if hasattr(y, "labels"):
         y = y.labels
     y = np.asarray(y)
@@ -243,7 +243,7 @@ def standard_split(y, *, seed: int = 42, dedup: bool = False, texts: Sequence[st
     """P1's standard split: ``num_train = min(N-100, 1024)`` balanced, test = the other ``N-num_train-1``.
 
     Args:
-        y: binary labels ``[N]`` (or a :class:`~saeprobe.data.Dataset`).
+        y: binary labels ``[N]`` (or a :class:`~saeprobe.core.data.Dataset`).
         dedup: drop test rows whose prompt occurs in train (needs ``texts`` or a Dataset).
         min_test: P1 reserves 100 test rows; smaller values (not P1) let tiny smoke-test subsets split.
     """
@@ -343,7 +343,7 @@ def ood_split(y, y_ood, *, seed: int = 42, dedup: bool = False, texts: Sequence[
 
     Args:
         y: in-distribution labels (or Dataset); ``y_ood``: OOD labels (or the Dataset of
-            :func:`saeprobe.data.load_ood`), same encoding.
+            :func:`saeprobe.core.data.load_ood`), same encoding.
         dedup: drop OOD rows whose prompt occurs in the training rows (needs both texts).
     """
     lab = _labels(y)
@@ -388,6 +388,6 @@ def make_splits(regime: str, y, *, y_ood=None, seed: int = 42, dedup: bool = Fal
         return label_noise_splits(y, min_test=min_test, **kw)
     if regime == "ood":
         if y_ood is None:
-            raise ValueError("regime 'ood' needs y_ood= (the labels or Dataset of saeprobe.data.load_ood)")
+            raise ValueError("regime 'ood' needs y_ood= (the labels or Dataset of saeprobe.core.data.load_ood)")
         return [ood_split(y, y_ood, ood_texts=ood_texts, **kw)]
     raise ValueError(f"unknown regime {regime!r}; use one of {', '.join(REGIMES)}")

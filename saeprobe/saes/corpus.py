@@ -16,8 +16,8 @@ quality metrics (FVE, L0, dead latents, CE-loss delta) and never used for traini
 A profile that evaluates on every binary dataset (``paper``) has no such corpus: use hub SAEs there.
 
 **Tokens.** Every real non-BOS token (BOS norms are ~10x the rest), contexts left-truncated to
-``max_len`` tokens as in :mod:`saeprobe.activations`. One forward pass serves every hook the
-profile's SAEs need; the result is cached with :func:`saeprobe.cache.atomic_save` per hook
+``max_len`` tokens as in :mod:`saeprobe.core.activations`. One forward pass serves every hook the
+profile's SAEs need; the result is cached with :func:`saeprobe.core.cache.atomic_save` per hook
 (``acts [N, d_model]`` float32, ``token_ids [N]``, ``text_index [N]``, ``heldout [N]``) so all
 SAEs and seeds reuse it without running the model again.
 """
@@ -169,7 +169,7 @@ def _entry_path(profile: Any, key: str, hook: str):
 
 def corpus_key(profile: Any, model: Any) -> tuple[str, dict]:
     """Cache key of the profile's SAE corpus -> (key, fields). ``model``: a loaded model, or the
-    identity string :func:`saeprobe.models.model_identity` would give it (so a cached SAE can be
+    identity string :func:`saeprobe.core.models.model_identity` would give it (so a cached SAE can be
     found without loading the model)."""
 
     c = corpus_settings(profile)
@@ -188,7 +188,7 @@ def corpus_key(profile: Any, model: Any) -> tuple[str, dict]:
 def token_corpus(profile: Any, hooks: str | Sequence[str], model: Any = None, *, progress: bool = True) -> dict[str, TokenCorpus]:
     """The profile's SAE corpus at ``hooks`` -> ``{hook: TokenCorpus}`` (computed once, then cached).
 
-    ``model`` defaults to ``saeprobe.models.load_profile_model(profile)``. On a miss, every
+    ``model`` defaults to ``saeprobe.core.models.load_profile_model(profile)``. On a miss, every
     requested hook that is not cached yet is computed in one forward pass.
     """
 
