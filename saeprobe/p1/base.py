@@ -18,6 +18,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from saeprobe.core.checks import check_finite
 from saeprobe.p1.validation import P1InnerCV
 
 __all__ = ["BLAS_THREADS", "BinaryProbe", "auc", "fold_has_two", "inner_splits", "standardize_fit"]
@@ -50,6 +51,7 @@ class BinaryProbe(ClassifierMixin, BaseEstimator):
 
     # -- input handling
     def _validate_fit(self, X, y):
+        check_finite(X, f"{type(self).__name__}.fit: the training features")
         X, y = validate_data(
             self, X, y, accept_sparse=self._accept_sparse, dtype=[np.float64, np.float32],
             ensure_min_samples=1,
@@ -71,6 +73,7 @@ class BinaryProbe(ClassifierMixin, BaseEstimator):
 
     def _validate_predict(self, X):
         check_is_fitted(self, "classes_")
+        check_finite(X, f"{type(self).__name__}: the features to score")
         return validate_data(self, X, accept_sparse=self._accept_sparse,
                              dtype=[np.float64, np.float32], reset=False)
 
