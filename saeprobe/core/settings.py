@@ -33,6 +33,8 @@ ARCH_ALIASES = {
     "topk": "topk", "top_k": "topk",
     "standard": "standard", "relu": "standard", "relu_l1": "standard", "l1": "standard",
     "jumprelu": "jumprelu", "jump_relu": "jumprelu",
+    "batchtopk": "batchtopk", "batch_topk": "batchtopk",
+    "matryoshka": "matryoshka", "matryoshka_batchtopk": "matryoshka",
 }
 P3_POOLINGS = ("count", "sum", "max", "mean", "last")
 
@@ -69,20 +71,24 @@ class TrainSettings:
     jumprelu_ste_to_input: bool = True  # let the L0 penalty reach the encoder; short runs need it
     l0_coefficient: float = 1.0
     l1_warmup_frac: float = 0.05
+    aux_coefficient: float = 1.0  # (Batch)TopK's auxiliary loss on dead latents (sae-lens' AuxK)
+    decoder_init_norm: float = 0.1  # norm of the decoder columns at initialisation (sae-lens default)
     data_seed: int | None = None  # order of training batches; None: the profile seed
 
 
 @dataclass(frozen=True)
 class SAEEntry:
-    """One line of ``sae.saes``: an SAE trained once per seed and layer. Sparsity: ``k`` (topk),
-    ``l1_coefficient`` (standard ReLU + L1) or ``target_l0`` (jumprelu). ``layers`` None: the main
-    layer. Training fields left None come from ``sae.train``."""
+    """One line of ``sae.saes``: an SAE trained once per seed and layer. Sparsity: ``k`` (topk,
+    batchtopk, matryoshka), ``l1_coefficient`` (standard ReLU + L1) or ``target_l0`` (jumprelu);
+    ``matryoshka_widths`` the nested prefixes of a Matryoshka SAE (default: width/16, /4, full).
+    ``layers`` None: the main layer. Training fields left None come from ``sae.train``."""
 
     arch: str
     width: int
     k: int | None = None
     l1_coefficient: float | None = None
     target_l0: float | None = None
+    matryoshka_widths: tuple[int, ...] | None = None
     seeds: tuple[int, ...] = (0,)
     layers: tuple[int, ...] | None = None
     tokens: int | None = None
@@ -96,6 +102,8 @@ class SAEEntry:
     jumprelu_ste_to_input: bool | None = None
     l0_coefficient: float | None = None
     l1_warmup_frac: float | None = None
+    aux_coefficient: float | None = None
+    decoder_init_norm: float | None = None
     data_seed: int | None = None
 
     def __post_init__(self):

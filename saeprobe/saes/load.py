@@ -217,6 +217,20 @@ def load_sae(
     return sae
 
 
+def sae_identity(sae: Any) -> str:
+    """A string naming an SAE's exact weights (its training-manifest key, else a hash of its encoder):
+    part of the cache keys of everything computed from its codes."""
+    man = getattr(sae, "saeprobe_manifest", None) or {}
+    if man.get("key"):
+        return f"{man.get('name', 'sae')}@{man['key']}"
+    h = hashlib.sha256()
+    for name in ("W_enc", "b_enc", "threshold"):
+        t = getattr(sae, name, None)
+        if isinstance(t, torch.Tensor):
+            h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return f"{type(sae).__name__}-{sae.cfg.d_sae}@{h.hexdigest()[:24]}"
+
+
 def sae_state_equal(a: Any, b: Any) -> bool:
     """True when two SAEs have identical parameter names, shapes and values."""
     sa, sb = a.state_dict(), b.state_dict()

@@ -55,7 +55,9 @@ def reconstruction_metrics(sae: Any, acts: torch.Tensor, *, batch_rows: int = 20
     }
 
 
-def _loss_tokens(model: Any, texts: Sequence[str], max_len: int):
+def loss_tokens(model: Any, texts: Sequence[str], max_len: int):
+    """Right-padded token ids ``[n, T]`` (BOS first) and the mask ``[n, T-1]`` of positions whose next
+    token is real."""
     ids = tokenize(model, list(texts), max_len)
     T = max(len(r) for r in ids)
     pad = model.tokenizer.pad_token_id or 0
@@ -69,15 +71,45 @@ def _loss_tokens(model: Any, texts: Sequence[str], max_len: int):
 
 
 @torch.no_grad()
-def _ce(model: Any, tok: torch.Tensor, valid: torch.Tensor, hooks: list, batch_size: int) -> float:
+def per_text_ce(model: Any, tok: torch.Tensor, valid: torch.Tensor, hooks: list, batch_size: int) -> tuple:
+    """Next-token cross-entropy summed per text: ``(loss_sum [n_texts], n_tokens [n_texts])`` numpy.
+
+    ``tok [n, T]`` token ids, ``valid [n, T-1]`` which positions predict a real next token.
+    """
+    import numpy as np
+
     dev = next(model.parameters()).device
-    tot, cnt = 0.0, 0
+    sums, counts = [], []
     for i in range(0, tok.shape[0], batch_size):
-        lp = model.run_with_hooks(tok[i : i + batch_size].to(dev), return_type="loss", loss_per_token=True, fwd_hooks=hooks)
+        lp = model.run_with_hooks(tok[i : i + batch_size].to(dev), return_type="loss", loss_per_token=True,
+                                  fwd_hooks=hooks)
         v = valid[i : i + batch_size].to(dev)
-        tot += float(lp[v].sum())
-        cnt += int(v.sum())
-    return tot / max(cnt, 1)
+        sums.append((lp * v).sum(1).double().cpu().numpy())
+        counts.append(v.sum(1).cpu().numpy())
+    return np.concatenate(sums), np.concatenate(counts).astype(np.int64)
+
+
+def splice_hook(sae: Any):
+    """A TransformerLens hook replacing every non-BOS position's activation by ``sae``'s reconstruction."""
+    def splice(act, hook):  # act [B, T, d]
+        out = act.clone()
+        out[:, 1:] = sae(act[:, 1:].to(sae.W_enc.dtype)).to(act.dtype)
+        return out
+    return splice
+
+
+def mean_ablation_hook(mean_act: torch.Tensor):
+    """A hook replacing every non-BOS position's activation by ``mean_act [d]``."""
+    def ablate(act, hook):
+        out = act.clone()
+        out[:, 1:] = mean_act.to(act.device, act.dtype)
+        return out
+    return ablate
+
+
+def _ce(model: Any, tok: torch.Tensor, valid: torch.Tensor, hooks: list, batch_size: int) -> float:
+    sums, counts = per_text_ce(model, tok, valid, hooks, batch_size)
+    return float(sums.sum() / max(int(counts.sum()), 1))
 
 
 @torch.no_grad()
@@ -95,29 +127,15 @@ def ce_loss_delta(
 
     Clean and mean-ablation losses are cached per (model, texts, hook) within the process.
     """
-    tok, valid = _loss_tokens(model, texts, max_len)
-    dev = next(model.parameters()).device
-
-    def splice(act, hook):  # act [B, T, d]
-        out = act.clone()
-        out[:, 1:] = sae(act[:, 1:].to(sae.W_enc.dtype)).to(act.dtype)
-        return out
-
+    tok, valid = loss_tokens(model, texts, max_len)
     key = (id(model), hook, max_len, tuple(texts))
     base = _CLEAN_CACHE.get(key)
     if base is None:
         base = {"ce_clean": _ce(model, tok, valid, [], batch_size)}
         if mean_act is not None:
-            m = mean_act.to(dev)
-
-            def ablate(act, hook):
-                out = act.clone()
-                out[:, 1:] = m.to(act.dtype)
-                return out
-
-            base["ce_mean_ablation"] = _ce(model, tok, valid, [(hook, ablate)], batch_size)
+            base["ce_mean_ablation"] = _ce(model, tok, valid, [(hook, mean_ablation_hook(mean_act))], batch_size)
         _CLEAN_CACHE[key] = base
-    ce_sae = _ce(model, tok, valid, [(hook, splice)], batch_size)
+    ce_sae = _ce(model, tok, valid, [(hook, splice_hook(sae))], batch_size)
     res = {**base, "ce_sae": ce_sae, "ce_delta": ce_sae - base["ce_clean"], "ce_tokens": int(valid.sum())}
     if "ce_mean_ablation" in base:
         gap = base["ce_mean_ablation"] - base["ce_clean"]

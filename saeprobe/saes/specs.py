@@ -26,14 +26,16 @@ def arch_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class SAESpec:
-    """One SAE to train. Sparsity: ``k`` (topk), ``l1_coefficient`` (standard), ``target_l0`` (jumprelu).
-    The training fields' defaults are :class:`~saeprobe.core.settings.TrainSettings`'."""
+    """One SAE to train. Sparsity: ``k`` (topk, batchtopk, matryoshka), ``l1_coefficient``
+    (standard), ``target_l0`` (jumprelu). The training fields' defaults are
+    :class:`~saeprobe.core.settings.TrainSettings`'."""
 
     arch: str
     width: int
     k: int | None = None
     l1_coefficient: float | None = None
     target_l0: float | None = None
+    matryoshka_widths: tuple[int, ...] | None = None
     seed: int = 0
     tokens: int = _T.tokens
     layer: int | None = None  # None: the profile's main layer
@@ -47,6 +49,8 @@ class SAESpec:
     jumprelu_ste_to_input: bool = _T.jumprelu_ste_to_input
     l0_coefficient: float = _T.l0_coefficient
     l1_warmup_frac: float = _T.l1_warmup_frac
+    aux_coefficient: float = _T.aux_coefficient
+    decoder_init_norm: float = _T.decoder_init_norm
     data_seed: int | None = _T.data_seed
 
     def __post_init__(self):
@@ -54,15 +58,21 @@ class SAESpec:
         object.__setattr__(self, "arch", a)
         if self.width < 1:
             raise ValueError(f"SAE width must be >= 1, got {self.width}")
-        need = {"topk": "k", "standard": "l1_coefficient", "jumprelu": "target_l0"}[a]
+        need = {"standard": "l1_coefficient", "jumprelu": "target_l0"}.get(a, "k")
         if getattr(self, need) is None:
             raise ValueError(f"a {a} SAE needs {need} (its sparsity setting)")
-        if a == "topk" and not (0 < self.k <= self.width):
-            raise ValueError(f"topk k must be in 1..width ({self.width}), got {self.k}")
+        if need == "k" and not (0 < self.k <= self.width):
+            raise ValueError(f"{a} k must be in 1..width ({self.width}), got {self.k}")
+        if a == "matryoshka":
+            widths = self.matryoshka_widths or tuple(sorted({max(self.k, self.width // 16), max(self.k, self.width // 4),
+                                                             self.width}))
+            if list(widths) != sorted(set(widths)) or widths[-1] != self.width:
+                raise ValueError(f"matryoshka_widths must increase and end at the width {self.width}, got {widths}")
+            object.__setattr__(self, "matryoshka_widths", tuple(int(w) for w in widths))
 
     @property
     def sparsity(self) -> str:
-        if self.arch == "topk":
+        if self.arch in ("topk", "batchtopk", "matryoshka"):
             return f"k{self.k}"
         if self.arch == "standard":
             return f"l1_{self.l1_coefficient:g}"
@@ -86,7 +96,7 @@ def sae_specs(profile: Any) -> list[SAESpec]:
     sec = profile.sae
     out = []
     for i, entry in enumerate(sec.saes):
-        base = {k: getattr(entry, k) for k in ("arch", "width", "k", "l1_coefficient", "target_l0")}
+        base = {k: getattr(entry, k) for k in ("arch", "width", "k", "l1_coefficient", "target_l0", "matryoshka_widths")}
         train = entry.training(sec.train)
         for layer in entry.layers or (profile.main_layer,):
             if layer not in profile.layers:

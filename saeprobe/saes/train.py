@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -57,8 +57,12 @@ def _batches(acts: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.T
 
 def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
     from sae_lens import (
+        BatchTopKTrainingSAE,
+        BatchTopKTrainingSAEConfig,
         JumpReLUTrainingSAE,
         JumpReLUTrainingSAEConfig,
+        MatryoshkaBatchTopKTrainingSAE,
+        MatryoshkaBatchTopKTrainingSAEConfig,
         StandardTrainingSAE,
         StandardTrainingSAEConfig,
         TopKTrainingSAE,
@@ -67,10 +71,17 @@ def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
     from sae_lens.saes.sae import SAEMetadata
 
     meta = SAEMetadata(model_name=model_name, hook_name=hook, prepend_bos=True)
-    common = dict(d_in=d_in, d_sae=spec.width, dtype="float32", device="cpu", normalize_activations="none", metadata=meta)
+    common = dict(d_in=d_in, d_sae=spec.width, dtype="float32", device="cpu", normalize_activations="none",
+                  metadata=meta, decoder_init_norm=float(spec.decoder_init_norm))
     steps = max(1, spec.tokens // spec.batch_size)
+    topk = dict(k=int(spec.k), aux_loss_coefficient=float(spec.aux_coefficient)) if spec.k is not None else {}
     if spec.arch == "topk":
-        return TopKTrainingSAE(TopKTrainingSAEConfig(k=int(spec.k), **common))
+        return TopKTrainingSAE(TopKTrainingSAEConfig(**topk, **common))
+    if spec.arch == "batchtopk":
+        return BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(**topk, **common))
+    if spec.arch == "matryoshka":
+        return MatryoshkaBatchTopKTrainingSAE(MatryoshkaBatchTopKTrainingSAEConfig(
+            matryoshka_widths=list(spec.matryoshka_widths), **topk, **common))
     if spec.arch == "standard":
         return StandardTrainingSAE(StandardTrainingSAEConfig(
             l1_coefficient=float(spec.l1_coefficient), l1_warm_up_steps=int(spec.l1_warmup_frac * steps), **common))
@@ -78,6 +89,22 @@ def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
         jumprelu_sparsity_loss_mode="quadratic", target_l0=float(spec.target_l0), l0_coefficient=spec.l0_coefficient,
         jumprelu_init_threshold=spec.jumprelu_init_threshold, jumprelu_bandwidth=spec.jumprelu_bandwidth,
         jumprelu_ste_to_input=spec.jumprelu_ste_to_input, **common))
+
+
+def _inference_copy(sae: Any, scale: float) -> Any:
+    """The sae-lens inference SAE (raw-activation input) of a training SAE, leaving it untouched."""
+    import copy
+    import tempfile
+
+    from sae_lens import SAE
+
+    c = copy.deepcopy(sae)
+    c.fold_activation_norm_scaling_factor(scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        c.save_inference_model(tmp)
+        inf = SAE.load_from_disk(tmp)
+    inf.eval()
+    return inf
 
 
 def train_sae(
@@ -89,6 +116,8 @@ def train_sae(
     data_seed: int = 42,
     progress: bool = True,
     log_every: int = 1,
+    checkpoints: Sequence[int] = (),
+    on_checkpoint: Callable[[int, Any, float], None] | None = None,
 ) -> tuple[Any, dict]:
     """Train one SAE on token activations ``acts [N, d_in]`` (float32, raw residual stream).
 
@@ -96,6 +125,8 @@ def train_sae(
     ``JumpReLUSAE``, taking raw activations) and ``history`` = ``{"step", "tokens", "loss",
     "mse", "fve", "l0", "seconds"}`` lists plus ``"scale"`` (the folded input scale) and
     ``"train_seconds"``. Same ``spec`` + same ``acts`` + same ``data_seed`` -> identical weights.
+    ``on_checkpoint(tokens_seen, inference_sae, train_seconds)`` is called once training has seen
+    each of ``checkpoints`` tokens (for training curves; its time is not counted).
     """
     from sae_lens import SAE
     from sae_lens.config import LoggingConfig, SAETrainerConfig
@@ -123,10 +154,18 @@ def train_sae(
     trainer.activation_scaler.scaling_factor = s
     hist: dict[str, list] = {k: [] for k in ("step", "tokens", "loss", "mse", "fve", "l0", "seconds")}
     t0 = time.perf_counter()
+    paused = 0.0  # checkpoint evaluation time, not training
+    marks = sorted({int(c) for c in checkpoints if 0 < int(c) <= steps * spec.batch_size})
     bar = tqdm(range(steps), desc=f"train {spec.name}", disable=no_bar(progress), leave=False)
     for step in bar:
         out = trainer.step(next(data))
         trainer.n_training_steps += 1
+        seen = (step + 1) * spec.batch_size
+        while marks and seen >= marks[0] and on_checkpoint is not None:
+            marks.pop(0)
+            t_pause = time.perf_counter()
+            on_checkpoint(seen, _inference_copy(sae, s), t_pause - t0 - paused)
+            paused += time.perf_counter() - t_pause
         if step % log_every == 0 or step == steps - 1:
             with torch.no_grad():
                 x = out.sae_in
@@ -139,13 +178,13 @@ def train_sae(
             hist["mse"].append(float(out.losses["mse_loss"].detach()))
             hist["fve"].append(fve)
             hist["l0"].append(l0)
-            hist["seconds"].append(time.perf_counter() - t0)
+            hist["seconds"].append(time.perf_counter() - t0 - paused)
             bar.set_postfix(fve=f"{fve:.3f}", l0=f"{l0:.0f}")
     sae.fold_activation_norm_scaling_factor(s)
     trainer.activation_scaler.scaling_factor = None
     trainer.set_final_sae_metadata()
     hist["scale"] = s
-    hist["train_seconds"] = time.perf_counter() - t0
+    hist["train_seconds"] = time.perf_counter() - t0 - paused
     # round-trip through sae-lens's inference classes (what load_sae returns)
     import tempfile
 
