@@ -14,6 +14,8 @@ from saeprobe.core.settings import ARCH_ALIASES, TrainSettings
 __all__ = ["ARCH_ALIASES", "SAESpec", "sae_specs", "select_specs", "arch_name"]
 
 _T = TrainSettings()
+#: Fields added after the first release -> the value every SAE had before (left out of cache keys then).
+_ADDED = {"matryoshka_widths": None, "aux_coefficient": 1.0, "decoder_init_norm": 0.1}
 
 
 def arch_name(name: str) -> str:
@@ -84,7 +86,9 @@ class SAESpec:
         return f"{self.arch}-w{self.width}-{self.sparsity}-s{self.seed}{lay}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field, except those added after the first release while they keep the value that
+        release used (so the cache keys of SAEs trained before them stay valid)."""
+        return {k: v for k, v in asdict(self).items() if not (k in _ADDED and _ADDED[k] == v)}
 
 
 _SPEC_FIELDS = {f.name for f in fields(SAESpec)}

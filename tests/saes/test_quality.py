@@ -90,3 +90,12 @@ def test_identity_sae_recovers_all_ce_and_a_broken_one_none(tiny_model):
     assert q0["ce_recovered"] == pytest.approx(0.0, abs=1e-6)  # splicing the mean = mean ablation
     assert q0["ce_recovered_lo"] <= q0["ce_recovered"] <= q0["ce_recovered_hi"]
     assert q0["ce_mean_ablated"] != q0["ce_clean"]  # (a random tiny model: either side of clean)
+
+
+def test_spec_keys_of_older_saes_are_unchanged():
+    from saeprobe.saes import SAESpec
+
+    d = SAESpec(arch="topk", width=64, k=8).to_dict()
+    assert "aux_coefficient" not in d and "decoder_init_norm" not in d and "matryoshka_widths" not in d
+    assert SAESpec(arch="topk", width=64, k=8, aux_coefficient=0.0).to_dict()["aux_coefficient"] == 0.0
+    assert SAESpec(arch="matryoshka", width=64, k=8).to_dict()["matryoshka_widths"] == (8, 16, 64)
