@@ -28,7 +28,7 @@
 #
 # Here the SAEs are our own, trained offline with sae-lens on Gemma 3 270M's residual stream
 # (`saeprobe.saes`; the seeds change only the initialisation — the training batches come in the same
-# order for every seed, as in P2). The matching is `saeprobe.matching`.
+# order for every seed, as in P2). The matching is `saeprobe.p2.matching`.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -45,24 +45,16 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy.stats import spearmanr
 
-from saeprobe import load_profile, matching, saes
+from saeprobe import load_profile, saes
 from saeprobe.core.models import hub_offline, load_profile_model
+from saeprobe.p2 import analysis, matching, seeds
+from saeprobe.p2.analysis import format_ci as ci
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
-P2 = {
-    "threshold": 0.7,
-    "n_boot": 2000,
-    "freq_bins": 8,
-    "n_examples": 4,
-    "n_latents_shown": 3,
-    "hub_release": "gemma-scope-2-270m-pt-res",
-    "hub_ids": ["layer_12_width_262k_l0_medium", "layer_12_width_262k_l0_medium_seed_1"],
-    "hub_candidates": 32,
-    **(prof.p2 or {}),
-}
-THR = float(P2["threshold"])
-CACHE = prof.home_dir / "p2" / "matches"
+P2 = prof.p2
+THR = float(P2.threshold)
+CACHE = seeds.match_cache_dir(prof)
 pd.set_option("display.max_colwidth", 120)
 
 
@@ -75,9 +67,6 @@ def gl(key, value):
     glue(key, value, display=False)
 
 
-def ci(lo, hi):
-    """'[lo, hi]', or a note when there is a single seed pair (no CI)."""
-    return "n/a (one seed pair)" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:.3f}, {hi:.3f}]"
 print(f"profile {prof.name}: {prof.description}; threshold {THR}")
 
 # %% [markdown]
@@ -88,7 +77,7 @@ print(f"profile {prof.name}: {prof.description}; threshold {THR}")
 
 # %%
 paper_rows = []
-for what, d in matching.P2_PAPER.items():
+for what, d in analysis.P2_PAPER.items():
     for x, v in d.items():
         paper_rows.append({"P2 result": what, "setting": x, "P2 (paper)": v})
 paper = pd.DataFrame(paper_rows)
@@ -102,25 +91,19 @@ display(paper)
 
 # %%
 specs = saes.sae_specs(prof)
-groups = matching.seed_groups(specs)
+groups = seeds.seed_groups(specs)
 model = load_profile_model(prof)
 loaded: dict[str, list] = {}
 for label, group in groups.items():
     loaded[label] = [saes.get_sae(prof, s, model=model, progress=False) for s in group]
 
 
-def _metric(sae, key):
-    m = ((getattr(sae, "saeprobe_manifest", None) or {}).get("metrics") or {})
-    v = m.get(key)
-    return float(v) if isinstance(v, (int, float)) else np.nan
-
-
 inventory = pd.DataFrame([
     {"group": label, "arch": g[0].arch, "width": g[0].width, "layer": g[0].layer,
      "sparsity": g[0].sparsity, "seeds": [s.seed for s in g], "tokens": g[0].tokens,
-     "L0": np.nanmean([_metric(x, "l0") for x in loaded[label]]),
-     "FVE": np.nanmean([_metric(x, "fve") for x in loaded[label]]),
-     "dead_frac": np.nanmean([_metric(x, "dead_frac") for x in loaded[label]])}
+     "L0": np.nanmean([analysis.manifest_metric(x, "l0") for x in loaded[label]]),
+     "FVE": np.nanmean([analysis.manifest_metric(x, "fve") for x in loaded[label]]),
+     "dead_frac": np.nanmean([analysis.manifest_metric(x, "dead_frac") for x in loaded[label]])}
     for label, g in groups.items()
 ])
 gl("p2_n_groups", len(groups))
@@ -138,13 +121,13 @@ else:
 # seeds, so they are not independent and the CI is optimistic.
 
 # %%
-ms: dict[str, matching.MultiSeedResult] = {}
+ms: dict[str, seeds.MultiSeedResult] = {}
 rows = []
 for label, g in groups.items():
-    res = matching.multi_seed(loaded[label], threshold=THR, labels=[f"s{s.seed}" for s in g],
+    res = seeds.multi_seed(loaded[label], threshold=THR, labels=[f"s{s.seed}" for s in g],
                               cache_dir=CACHE, progress=False)
     ms[label] = res
-    summ = matching.pair_summary(res.pairs, n_boot=int(P2["n_boot"]), seed=prof.seed)
+    summ = seeds.pair_summary(res.pairs, n_boot=int(P2.n_boot), seed=prof.seed)
     rows.append({"group": label, "arch": g[0].arch, "width": g[0].width, "sparsity": g[0].sparsity,
                  "k": g[0].k, "n_seeds": len(g), **summ,
                  "orphan_frac": res.orphan_fraction, "match_s": float(res.pairs["seconds"].sum())})
@@ -163,8 +146,10 @@ if not table.empty:
 # %%
 main = {}
 if not table.empty:
-    for arch, sub in table.groupby("arch"):
-        best = sub.sort_values(["n_seeds", "width"], ascending=False).iloc[0]
+    chosen_groups = seeds.main_groups(groups)
+    for arch in sorted(chosen_groups):
+        best = table.set_index("group").loc[chosen_groups[arch]].copy()
+        best["group"] = chosen_groups[arch]
         main[arch] = best
         for col in ("shared", "shared_decoder", "agreement", "mean_decoder_cos"):
             for suf in ("", "_lo", "_hi"):
@@ -263,9 +248,9 @@ for width, sub in k_rows:
     sub = sub.sort_values("k")
     axes[1].errorbar(sub.k, sub.shared, yerr=[sub.shared - sub.shared_lo, sub.shared_hi - sub.shared],
                      marker="o", capsize=3, label=f"topk w{width}")
-pw = matching.P2_PAPER["shared_by_width"]
+pw = analysis.P2_PAPER["shared_by_width"]
 axes[0].plot(list(pw), list(pw.values()), "k:", marker="x", label="P2 (paper, Pythia TopK k32)")
-pk = matching.P2_PAPER["shared_by_k"]
+pk = analysis.P2_PAPER["shared_by_k"]
 axes[1].plot(list(pk), list(pk.values()), "k:", marker="x", label="P2 (paper, 32k latents)")
 axes[0].set_xscale("log", base=2)
 axes[1].set_xscale("log", base=2)
@@ -288,30 +273,8 @@ if not k_rows:
                      "sharedness vs k is not measured here."))
 
 
-def trend_verdict(trend, claim="falls"):
-    """Verdict on P2's 'shared fraction falls as x grows' for a dict of series (columns x, shared, CI).
-
-    reproduces: every series falls step by step AND the first and last points' CIs are disjoint;
-    same direction: every series falls but the CIs overlap (or one seed pair: no CI);
-    does not reproduce: otherwise. Returns (verdict, falls: bool) or (None, None) without data."""
-    if not trend:
-        return None, None
-    falls = all((np.diff(d.shared.to_numpy()) <= 0).all() for d in trend.values())
-    separated = all(d.shared_hi.iloc[-1] < d.shared_lo.iloc[0] for d in trend.values())
-    if falls and separated:
-        return "**reproduces**", True
-    if falls:
-        return "same direction, not significant (CIs overlap or a single seed pair)", True
-    rises_sep = all(d.shared_lo.iloc[-1] > d.shared_hi.iloc[0] for d in trend.values())
-    return ("**does not reproduce** (it rises)" if rises_sep else "**does not reproduce** (no consistent fall)"), False
-
-
-def describe(trend, prefix=""):
-    return "; ".join(f"{name}: " + ", ".join(f"{prefix}{int(x)}→{y:.3f}" for x, y in zip(d.x, d.shared))
-                     for name, d in trend.items())
-
-
-(width_verdict, falls_width), (k_verdict, falls_k) = trend_verdict(width_trend), trend_verdict(k_trend)
+(width_verdict, falls_width) = analysis.trend_verdict(width_trend)
+(k_verdict, falls_k) = analysis.trend_verdict(k_trend)
 
 # %% [markdown]
 # ## Multi-seed analysis
@@ -359,7 +322,7 @@ if main:
             continue
         shared = first_pair(b["group"]).shared()
         live = freq > 0
-        ft = matching.sharedness_by(freq[live], shared[live], bins=int(P2["freq_bins"]))
+        ft = analysis.sharedness_by(freq[live], shared[live], bins=int(P2.freq_bins))
         freq_tables[arch] = ft
         ax.plot(ft.center, ft.shared_fraction, marker="o", label=f"{arch} (dead: {1 - live.mean():.1%})")
     ax.set_xscale("log")
@@ -388,10 +351,10 @@ if main:
     corpus = saes.token_corpus(prof, [hook], model, progress=False)[hook]
     held = corpus.heldout.numpy()
     codes = saes.encode(sae0, corpus.test)
-    freq0 = matching.latent_frequency(codes)
+    freq0 = analysis.latent_frequency(codes)
     counts = ms[lab0].counts[0]
     r01 = first_pair(lab0)
-    n_show = int(P2["n_latents_shown"])
+    n_show = int(P2.n_latents_shown)
     everywhere = np.nonzero((counts == ms[lab0].n_saes - 1) & (freq0 > 0))[0]
     shared_pick = everywhere[np.argsort(-r01.decoder_cos[everywhere])][:n_show]
     orphans = np.nonzero((counts == 0) & (freq0 > 0))[0]
@@ -401,8 +364,8 @@ if main:
     for kind, lats in (("shared", shared_pick), ("orphan", orphan_pick)):
         if len(lats) == 0:
             continue
-        t = matching.top_examples(codes, lats, corpus.token_ids.numpy()[held], corpus.text_index.numpy()[held],
-                                  decode, n=int(P2["n_examples"]))
+        t = analysis.top_examples(codes, lats, corpus.token_ids.numpy()[held], corpus.text_index.numpy()[held],
+                                  decode, n=int(P2.n_examples))
         t.insert(0, "kind", kind)
         t["freq"] = t["latent"].map(lambda i: freq0[i])
         t["dec_cos_s1"] = t["latent"].map(lambda i: r01.decoder_cos[i])
@@ -425,14 +388,14 @@ if main:
 cmp_rows = []
 arch_names = {"topk": "TopK", "standard": "ReLU-L1", "jumprelu": "JumpReLU"}
 for arch, b in main.items():
-    paper_v = matching.P2_PAPER["decoder_shared_by_arch"].get(arch, np.nan)
+    paper_v = analysis.P2_PAPER["decoder_shared_by_arch"].get(arch, np.nan)
     cmp_rows.append({"claim": f"decoder-only shared, {arch_names.get(arch, arch)}", "P2 (paper)": paper_v,
                      "ours": b["shared_decoder"], "ours 95% CI": ci(b["shared_decoder_lo"], b["shared_decoder_hi"]),
                      "ours setting": f"{b['group']}, L0 {b['L0']:.0f}"})
 if "topk" in main:
     b = main["topk"]
     w = int(b["width"])
-    pw = matching.P2_PAPER["shared_by_width"]
+    pw = analysis.P2_PAPER["shared_by_width"]
     near = min(pw, key=lambda x: abs(np.log(x / w)))
     cmp_rows.append({"claim": "shared (dec AND enc), TopK", "P2 (paper)": pw[near],
                      "ours": b["shared"], "ours 95% CI": ci(b["shared_lo"], b["shared_hi"]),
@@ -440,29 +403,23 @@ if "topk" in main:
 if "topk" in main:
     b = main["topk"]
     toks = int(groups[b["group"]][0].tokens)
-    pt = matching.P2_PAPER["shared_by_tokens"]
+    pt = analysis.P2_PAPER["shared_by_tokens"]
     cmp_rows.append({"claim": "shared (dec AND enc) vs training tokens, TopK", "P2 (paper)": pt[min(pt)],
                      "ours": b["shared"], "ours 95% CI": ci(b["shared_lo"], b["shared_hi"]),
                      "ours setting": f"{toks:,} tokens (paper: {min(pt):.1e} tokens; sharing rises with tokens)"})
 if multi:
     best = max(multi.values(), key=lambda r: r.n_saes)
-    cmp_rows.append({"claim": "latents in no other seed", "P2 (paper)": matching.P2_PAPER["orphan_fraction_9_seeds"][9],
+    cmp_rows.append({"claim": "latents in no other seed", "P2 (paper)": analysis.P2_PAPER["orphan_fraction_9_seeds"][9],
                      "ours": best.orphan_fraction, "ours 95% CI": "",
                      "ours setting": f"{best.n_saes} seeds (paper: 9)"})
 comparison = pd.DataFrame(cmp_rows)
 display(comparison.round(3))
 
 verdicts = []
-pa = matching.P2_PAPER["decoder_shared_by_arch"]
+pa = analysis.P2_PAPER["decoder_shared_by_arch"]
 if "topk" in main and "standard" in main:
     t, s_ = main["topk"], main["standard"]
-    less = t["shared_decoder"] < s_["shared_decoder"]
-    sep = t["shared_decoder_hi"] < s_["shared_decoder_lo"]
-    opposite_sep = s_["shared_decoder_hi"] < t["shared_decoder_lo"]
-    verdict = ("**reproduces**" if less and sep else
-               "same direction, not significant (CIs overlap or a single seed pair)" if less else
-               "**does not reproduce** (TopK is the more stable one)" if opposite_sep else
-               "**does not reproduce** (no significant difference; TopK not lower)")
+    verdict, less = analysis.stability_verdict(t, s_)
     verdicts.append(
         f"- *TopK less stable than ReLU-L1?* P2 (paper): yes, decoder-only {pa['topk']} vs {pa['standard']}. "
         f"Ours: TopK {t['shared_decoder']:.3f} {ci(t['shared_decoder_lo'], t['shared_decoder_hi'])} vs ReLU-L1 "
@@ -471,10 +428,10 @@ if "topk" in main and "standard" in main:
     gl("p2_topk_less_stable", bool(less))
     gl("p2_topk_vs_l1_verdict", verdict.replace("*", ""))
 if width_verdict is not None:
-    verdicts.append(f"- *Sharing falls with width?* P2 (paper): yes. Ours ({describe(width_trend, 'w')}) — {width_verdict}.")
+    verdicts.append(f"- *Sharing falls with width?* P2 (paper): yes. Ours ({analysis.describe_trend(width_trend, 'w')}) — {width_verdict}.")
     gl("p2_width_verdict", width_verdict.replace("*", ""))
 if k_verdict is not None:
-    verdicts.append(f"- *Sharing falls with k?* P2 (paper): yes. Ours ({describe(k_trend, 'k')}) — {k_verdict}.")
+    verdicts.append(f"- *Sharing falls with k?* P2 (paper): yes. Ours ({analysis.describe_trend(k_trend, 'k')}) — {k_verdict}.")
     gl("p2_k_verdict", k_verdict.replace("*", ""))
 display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica groups in this profile for a verdict."))
 
@@ -485,23 +442,23 @@ display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica g
 # trained with another seed. A dense 262k × 262k cost matrix would need 550 GB, so this uses
 # `match(..., candidates=32)`: each latent's 32 nearest neighbours both ways and an exact sparse
 # assignment (LAPJVsp), which is identical to the dense result whenever the optimum uses only those
-# edges (see `tests/test_matching.py`). It needs the Hugging Face hub (and, to be quick, a GPU).
+# edges (see `tests/p2/test_matching.py`). It needs the Hugging Face hub (and, to be quick, a GPU).
 
 # %%
 hub_result = None
 if not hub_compare:
     display(Markdown("Hub comparison switched off (`hub_compare = False`)."))
-elif not P2["hub_ids"] or not P2["hub_release"]:
+elif not P2.hub_ids or not P2.hub_release:
     display(Markdown(f"Profile `{prof.name}` names no official seed pair (`p2.hub_ids`): skipped."))
 elif hub_offline():
     display(Markdown("**The hub is not reachable from this run (offline mode)**, so the official "
-                     f"`{P2['hub_release']}` pair ({', '.join(P2['hub_ids'])}) is not compared here; the "
+                     f"`{P2.hub_release}` pair ({', '.join(P2.hub_ids)}) is not compared here; the "
                      "numbers above come from our own seed replicas. Set `SAEPROBE_ONLINE=1` with network "
                      "access to run this section."))
 else:
     try:
-        pair = [saes.load_sae(f"{P2['hub_release']}/{i}", model, profile=prof) for i in P2["hub_ids"]]
-        hub_result = matching.match(pair[0], pair[1], threshold=THR, candidates=int(P2["hub_candidates"]),
+        pair = [saes.load_sae(f"{P2.hub_release}/{i}", model, profile=prof) for i in P2.hub_ids]
+        hub_result = matching.match(pair[0], pair[1], threshold=THR, candidates=int(P2.hub_candidates),
                                     cache_dir=CACHE)
         hs = hub_result.summary()
         gl("p2_hub_shared", hs["shared"])
@@ -516,14 +473,7 @@ else:
 # %%
 # Keys other pages may quote exist on every profile (NaN / "not measured" when this profile cannot
 # measure them).
-DEFAULTS = {"p2_orphan_fraction": float("nan"), "p2_orphan_n_seeds": 0, "p2_hub_shared": float("nan"),
-            "p2_hub_shared_decoder": float("nan"), "p2_topk_vs_l1_verdict": "not measured",
-            "p2_width_verdict": "not measured", "p2_k_verdict": "not measured", "p2_topk_less_stable": False}
-for arch in ("topk", "standard", "jumprelu"):
-    DEFAULTS.update({f"p2_{arch}_{col}{suf}": float("nan") for col in ("shared", "shared_decoder", "agreement",
-                     "mean_decoder_cos") for suf in ("", "_lo", "_hi")})
-    DEFAULTS.update({f"p2_{arch}_group": "none", f"p2_{arch}_L0": float("nan"),
-                     f"p2_{arch}_shared_rare": float("nan"), f"p2_{arch}_shared_frequent": float("nan")})
+DEFAULTS = analysis.glue_defaults()
 for key, val in DEFAULTS.items():
     if key not in GLUED:
         gl(key, val)

@@ -15,7 +15,7 @@
 #
 # A question none of the three papers asks. Kantamneni et al. (P1) probe with the top-k SAE latents
 # ranked by class-mean difference on the training rows, then a logistic regression on those k latents
-# (`saeprobe.probes.SAETopKProbe`). Paulo & Belrose (P2) show that SAEs trained with different seeds
+# (`saeprobe.p1.probes.SAETopKProbe`). Paulo & Belrose (P2) show that SAEs trained with different seeds
 # share only part of their latents. So: **if the SAE is retrained with another seed, does the probe
 # pick the same latents (up to the Hungarian matching of the two SAEs), and does its test AUC
 # change?**
@@ -43,19 +43,21 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from sklearn.metrics import roc_auc_score
 
+from saeprobe import load_profile, saes
 from saeprobe.core import activations, data
-from saeprobe import load_profile, matching, saes
-from saeprobe.p1 import probes, splits as regimes
 from saeprobe.core.models import load_profile_model
+from saeprobe.core.stats import bootstrap_ci
+from saeprobe.p1 import probes
+from saeprobe.p1 import splits as regimes
+from saeprobe.p2 import analysis, matching, seeds
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
-P2 = {"threshold": 0.7, "probe_k": [16], "probe_datasets": None, "probe_archs": None, "n_boot": 500,
-      **(prof.p2 or {})}
-THR = float(P2["threshold"])
-CACHE = prof.home_dir / "p2" / "matches"
-datasets = [data.resolve_name(n) for n in (P2["probe_datasets"] or prof.dataset_names())]
-ks = [int(k) for k in P2["probe_k"]]
+P2 = prof.p2
+THR = float(P2.threshold)
+CACHE = seeds.match_cache_dir(prof)
+datasets = [data.resolve_name(n) for n in (P2.probe_datasets or prof.dataset_names())]
+ks = [int(k) for k in P2.probe_k]
 print(f"profile {prof.name}: {len(datasets)} datasets, k in {ks}, threshold {THR}")
 
 # %% [markdown]
@@ -66,15 +68,8 @@ print(f"profile {prof.name}: {len(datasets)} datasets, k in {ks}, threshold {THR
 
 # %%
 specs = saes.sae_specs(prof)
-groups = matching.seed_groups(specs)
-by_arch: dict[str, str] = {}
-for label, g in groups.items():
-    a = g[0].arch
-    if P2["probe_archs"] and a not in P2["probe_archs"]:
-        continue
-    cur = by_arch.get(a)
-    if cur is None or (len(g), g[0].width) > (len(groups[cur]), groups[cur][0].width):
-        by_arch[a] = label
+groups = seeds.seed_groups(specs)
+by_arch = seeds.main_groups(groups, archs=P2.probe_archs)
 model = load_profile_model(prof)
 loaded = {lab: [saes.get_sae(prof, s, model=model, progress=False) for s in groups[lab]] for lab in by_arch.values()}
 if not by_arch:
@@ -135,9 +130,9 @@ for arch, lab in by_arch.items():
         for ds_name in datasets:
             for k in ks:
                 ka, kb = (arch, ds_name, a.seed, k), (arch, ds_name, b.seed, k)
-                ov = matching.probe_latent_overlap(chosen[ka], chosen[kb], r)
-                d, lo, hi = matching.paired_auc_diff(tests[ds_name], scores[ka], scores[kb],
-                                                     n_boot=int(P2["n_boot"]), seed=prof.seed)
+                ov = analysis.probe_latent_overlap(chosen[ka], chosen[kb], r)
+                d, lo, hi = analysis.paired_auc_diff(tests[ds_name], scores[ka], scores[kb],
+                                                     n_boot=int(P2.n_boot), seed=prof.seed)
                 pairs.append({"arch": arch, "pair": f"s{a.seed}-s{b.seed}", "dataset": ds_name, "k": k, **ov,
                               "sae_shared": base_shared, "d_auc": d, "d_auc_lo": lo, "d_auc_hi": hi,
                               "significant": bool(lo > 0 or hi < 0)})
@@ -154,7 +149,7 @@ if not pairs.empty:
         sub = pairs[(pairs.arch == row.arch) & (pairs.k == row.k)]
         for col, vals in (("overlap", sub.overlap), ("chosen_shared", sub.chosen_shared),
                           ("mean_abs_d_auc", sub.d_auc.abs())):
-            _, lo, hi = matching.bootstrap_ci(vals.to_numpy(), seed=prof.seed)
+            _, lo, hi = bootstrap_ci(vals.to_numpy(), n_boot=2000, seed=prof.seed, allow_empty=True)
             agg.loc[idx, [col + "_lo", col + "_hi"]] = lo, hi
     display(agg.round(4))
     for _, row in agg.iterrows():

@@ -1,5 +1,5 @@
-"""Hungarian matching of two SAEs' latents (P2: Paulo & Belrose 2025, "Do SAEs trained with different
-seeds learn the same latents?").
+"""Hungarian matching of two SAEs' latents (P2: Paulo & Belrose 2025, "Sparse Autoencoders Trained on
+the Same Data Learn Different Features"). The result object is :class:`saeprobe.p2.result.MatchResult`.
 
 Protocol (P2, ``SrGonao/sae_overlap``):
 
@@ -17,8 +17,8 @@ Inputs: sae-lens ``SAE`` objects (anything with ``W_dec`` / ``W_enc``), Eleuther
 objects (``W_dec`` and ``encoder.weight``), mappings ``{"W_dec": ..., "W_enc": ...}``, a
 ``(W_dec, W_enc)`` pair, or a bare ``W_dec`` (torch tensor or numpy array; decoder-only results).
 
-Memory and time (measured on this project's 2-core / 24 GB CPU machine; see
-``benchmarks`` in the final report and :data:`MEASURED`):
+Memory and time (measured on this project's 2-core / 24 GB CPU machine with
+``benchmarks/matching.py``, whose docstring and ``MEASURED`` table hold the timings):
 
 * The cost matrix is computed in row blocks (float32 matmuls of ``block_rows`` rows at a time) and
   written, negated, straight into one ``float64`` buffer of ``n_a * n_b * 8`` bytes.
@@ -29,7 +29,7 @@ Memory and time (measured on this project's 2-core / 24 GB CPU machine; see
 * Peak memory ≈ ``8 * n²`` bytes (+ the SAEs' weights): 16k latents 2.1 GB, 32k 8.6 GB, 48k 18.4 GB;
   the largest square width that fits in 24 GB with room for the OS and weights is **about 50k
   latents** (8·50k² = 20 GB). 65k (34 GB) does not fit; 131k (137 GB) needs a big-memory machine.
-* Time on 2 cores (decoder + encoder matching, d_in 640; :data:`MEASURED`, :func:`estimate_cost`):
+* Time on 2 cores (decoder + encoder matching, d_in 640; ``benchmarks/matching.py``):
   the shortest-augmenting-path solver is O(n³) in the worst case. For a seed-pair-like problem
   (half the latents with a clear partner) 1k 0.04 s, 4k 0.6 s, 8k 4.3 s, 16k 22 s measured
   (fitted exponent 2.3; 32k ≈ 1.6 min, 50k ≈ 4 min extrapolated). Two *unrelated* random SAEs are
@@ -45,55 +45,22 @@ Memory and time (measured on this project's 2-core / 24 GB CPU machine; see
 """
 from __future__ import annotations
 
-import math
+import hashlib
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import linear_sum_assignment
+
 from saeprobe.core.cache import atomic_save, key_for, load_checked
-from saeprobe.core.config import no_bar
+from saeprobe.p2.result import DEFAULT_THRESHOLD, MatchResult
 
-__all__ = [
-    "MEASURED",
-    "P2_PAPER",
-    "latent_frequency",
-    "pair_summary",
-    "paired_auc_diff",
-    "probe_latent_overlap",
-    "seed_groups",
-    "top_examples",
-    "MatchResult",
-    "MultiSeedResult",
-    "bootstrap_ci",
-    "cosine_matrix",
-    "decoder_directions",
-    "encoder_directions",
-    "estimate_cost",
-    "match",
-    "max_width",
-    "multi_seed",
-    "pair_table",
-    "sharedness_by",
-]
+__all__ = ["DEFAULT_THRESHOLD", "MatchResult", "cosine_matrix", "decoder_directions", "encoder_directions", "match",
+           "weights"]
 
-DEFAULT_THRESHOLD = 0.7
 DEFAULT_BLOCK_ROWS = 2048
-
-#: Wall-clock seconds of :func:`match` (decoder + encoder, both solves and cost matrices) measured
-#: on this project's CPU machine (2 cores shared with other jobs, ``nice``), d_in = 640.
-#: "related": B is a row-permuted, noise-perturbed copy of A (about half the latents shared — the
-#: regime of real seed pairs); "unrelated": two independent random SAEs (the hard case).
-#: Filled from ``python -m saeprobe.matching --bench``; ``None`` = not measured (over 2 minutes).
-#: Peak RSS of the 16k run: 2.85 GB (buffer 2.15 GB) — consistent with 8 bytes/pair.
-#: At 16k about 14 s of the "related" time is the two 16k x 16k x 640 matmuls, not the solver.
-MEASURED: dict[str, dict[int, float | None]] = {
-    "related": {1024: 0.04, 2048: 0.16, 4096: 0.61, 8192: 4.33, 16384: 21.8},
-    "unrelated": {1024: 0.12, 2048: 0.53, 4096: 2.86, 8192: 53.0, 16384: None},
-}
 
 
 # ----------------------------------------------------------------------------- input handling
@@ -109,7 +76,7 @@ def _to_numpy(x: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _weights(sae: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+def weights(sae: Any, name: str = "SAE") -> tuple[np.ndarray, np.ndarray | None]:
     """(W_dec [d_sae, d_in], W_enc [d_in, d_sae] or None) from any supported SAE representation."""
     w_dec = w_enc = None
     if isinstance(sae, Mapping):
@@ -153,12 +120,12 @@ def _unit_rows(m: np.ndarray) -> np.ndarray:
 
 def decoder_directions(sae: Any) -> np.ndarray:
     """Unit-normalized decoder directions, float32 ``[d_sae, d_in]`` (rows of ``W_dec``)."""
-    return _unit_rows(_weights(sae, "sae")[0])
+    return _unit_rows(weights(sae, "sae")[0])
 
 
 def encoder_directions(sae: Any) -> np.ndarray:
     """Unit-normalized encoder directions, float32 ``[d_sae, d_in]`` (columns of ``W_enc``)."""
-    _, enc = _weights(sae, "sae")
+    _, enc = weights(sae, "sae")
     if enc is None:
         raise ValueError("sae has no encoder weights (W_enc); pass a full SAE or a (W_dec, W_enc) pair")
     return _unit_rows(enc.T)
@@ -273,159 +240,6 @@ def _assign_sparse(a: np.ndarray, b: np.ndarray, candidates: int, block_rows: in
     return partner, cos
 
 
-# ----------------------------------------------------------------------------- results
-def _gt(x: np.ndarray, t: float) -> np.ndarray:
-    """``x > t`` with NaN (unmatched) -> False."""
-    with np.errstate(invalid="ignore"):
-        return np.nan_to_num(x, nan=-np.inf) > t
-
-
-def _invert(partner: np.ndarray, cos: np.ndarray, n_b: int) -> tuple[np.ndarray, np.ndarray]:
-    p = np.full(n_b, -1, dtype=np.int64)
-    c = np.full(n_b, np.nan, dtype=np.float32)
-    ok = partner >= 0
-    p[partner[ok]] = np.nonzero(ok)[0]
-    c[partner[ok]] = cos[ok]
-    return p, c
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """Matching of SAE A's latents to SAE B's (per latent of A).
-
-    Attributes:
-        decoder_partner: ``[n_a]`` int64 index of the matched latent in B (decoder directions);
-            -1 when A is wider than B and the latent is left unmatched.
-        decoder_cos: ``[n_a]`` float32 cosine with that partner (NaN when unmatched).
-        encoder_partner, encoder_cos: the same for encoder directions (``None`` when either input
-            had no encoder weights).
-        threshold: cosine a match must exceed to count as shared (default 0.7, P2).
-        n_b: number of latents in B.
-        seconds: wall time of the matching.
-        approximate: True when the sparse candidate matching was used (``match(candidates=...)``).
-    """
-
-    decoder_partner: np.ndarray
-    decoder_cos: np.ndarray
-    encoder_partner: np.ndarray | None
-    encoder_cos: np.ndarray | None
-    threshold: float = DEFAULT_THRESHOLD
-    n_b: int = 0
-    seconds: float = 0.0
-    approximate: bool = False
-
-    @property
-    def n_a(self) -> int:
-        return int(self.decoder_partner.shape[0])
-
-    @property
-    def has_encoder(self) -> bool:
-        return self.encoder_cos is not None
-
-    def _need_encoder(self) -> None:
-        if not self.has_encoder:
-            raise ValueError("this matching has no encoder directions; pass SAEs with W_enc, or use the decoder-only numbers")
-
-    # --- masks
-    def shared(self, threshold: float | None = None) -> np.ndarray:
-        """``[n_a]`` bool: decoder cosine > t AND encoder cosine > t (P2's definition)."""
-        self._need_encoder()
-        t = self.threshold if threshold is None else threshold
-        return _gt(self.decoder_cos, t) & _gt(self.encoder_cos, t)
-
-    def shared_decoder(self, threshold: float | None = None) -> np.ndarray:
-        """``[n_a]`` bool: decoder cosine > t (P2's model/architecture comparisons)."""
-        return _gt(self.decoder_cos, self.threshold if threshold is None else threshold)
-
-    def shared_encoder(self, threshold: float | None = None) -> np.ndarray:
-        """``[n_a]`` bool: encoder cosine > t."""
-        self._need_encoder()
-        return _gt(self.encoder_cos, self.threshold if threshold is None else threshold)
-
-    # --- scalars
-    @property
-    def shared_fraction(self) -> float:
-        """Fraction of A's latents shared under the decoder-AND-encoder definition."""
-        return float(self.shared().mean())
-
-    @property
-    def decoder_shared_fraction(self) -> float:
-        """Fraction of A's latents whose decoder match exceeds the threshold."""
-        return float(self.shared_decoder().mean())
-
-    @property
-    def agreement(self) -> float:
-        """Fraction of A's latents whose encoder partner is the same B latent as the decoder partner."""
-        self._need_encoder()
-        ok = self.decoder_partner >= 0
-        return float((self.decoder_partner[ok] == self.encoder_partner[ok]).sum() / self.n_a)
-
-    @property
-    def mean_decoder_cos(self) -> float:
-        return float(np.nanmean(self.decoder_cos))
-
-    @property
-    def mean_encoder_cos(self) -> float:
-        self._need_encoder()
-        return float(np.nanmean(self.encoder_cos))
-
-    def summary(self) -> dict[str, float]:
-        """Scalars in one dict (encoder-based entries are NaN when there is no encoder)."""
-        nan = float("nan")
-        enc = self.has_encoder
-        return {
-            "n_a": self.n_a,
-            "n_b": self.n_b,
-            "threshold": self.threshold,
-            "shared": self.shared_fraction if enc else nan,
-            "shared_decoder": self.decoder_shared_fraction,
-            "shared_encoder": float(self.shared_encoder().mean()) if enc else nan,
-            "agreement": self.agreement if enc else nan,
-            "mean_decoder_cos": self.mean_decoder_cos,
-            "mean_encoder_cos": self.mean_encoder_cos if enc else nan,
-            "seconds": self.seconds,
-        }
-
-    def sweep(self, thresholds: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
-        """Shared fractions as the threshold goes 0 → 1.
-
-        Returns a DataFrame with columns ``threshold``, ``shared`` (decoder AND encoder; NaN without
-        an encoder), ``shared_decoder``, ``shared_encoder``.
-        """
-        ts = np.round(np.linspace(0.0, 1.0, 21), 4) if thresholds is None else np.asarray(thresholds, float)
-        rows = []
-        for t in ts:
-            rows.append(
-                {
-                    "threshold": float(t),
-                    "shared": float(self.shared(t).mean()) if self.has_encoder else np.nan,
-                    "shared_decoder": float(self.shared_decoder(t).mean()),
-                    "shared_encoder": float(self.shared_encoder(t).mean()) if self.has_encoder else np.nan,
-                }
-            )
-        return pd.DataFrame(rows)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per latent of A: partners, cosines and shared flags."""
-        df = pd.DataFrame({"decoder_partner": self.decoder_partner, "decoder_cos": self.decoder_cos})
-        if self.has_encoder:
-            df["encoder_partner"] = self.encoder_partner
-            df["encoder_cos"] = self.encoder_cos
-            df["shared"] = self.shared()
-        df["shared_decoder"] = self.shared_decoder()
-        df.index.name = "latent"
-        return df
-
-    def reversed(self) -> "MatchResult":
-        """The same matching seen from B's side (per latent of B). Exact: an optimal assignment of A
-        to B is an optimal assignment of B to A."""
-        dp, dc = _invert(self.decoder_partner, self.decoder_cos, self.n_b)
-        ep = ec = None
-        if self.has_encoder:
-            ep, ec = _invert(self.encoder_partner, self.encoder_cos, self.n_b)
-        return MatchResult(dp, dc, ep, ec, self.threshold, self.n_a, self.seconds, self.approximate)
-
-
 def match(
     a: Any,
     b: Any,
@@ -461,8 +275,8 @@ def match(
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     t0 = time.perf_counter()
-    dec_a, enc_a = _weights(a, "SAE a")
-    dec_b, enc_b = _weights(b, "SAE b")
+    dec_a, enc_a = weights(a, "SAE a")
+    dec_b, enc_b = weights(b, "SAE b")
     if dec_a.shape[1] != dec_b.shape[1]:
         raise ValueError(
             f"cannot match SAEs with different input sizes: d_in {dec_a.shape[1]} vs {dec_b.shape[1]} "
@@ -501,8 +315,6 @@ CACHE_VERSION = "1"
 
 
 def _fingerprint(*mats: np.ndarray | None) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for m in mats:
         if m is None:
@@ -514,9 +326,7 @@ def _fingerprint(*mats: np.ndarray | None) -> str:
 
 
 def _match_cached(dec_a, enc_a, dec_b, enc_b, cache_dir, *, threshold, candidates, **kw) -> MatchResult:
-    """:func:`match` through an on-disk cache (saeprobe.cache: safetensors + JSON, atomic, validated)."""
-    from pathlib import Path
-
+    """:func:`match` through an on-disk cache (saeprobe.core.cache: safetensors + JSON, atomic, validated)."""
     import torch
 
     key = key_for({"version": CACHE_VERSION, "a": _fingerprint(dec_a, enc_a), "b": _fingerprint(dec_b, enc_b),
@@ -538,378 +348,3 @@ def _match_cached(dec_a, enc_a, dec_b, enc_b, cache_dir, *, threshold, candidate
     atomic_save(path, tensors, {"key": key, "encoder": r.has_encoder, "n_b": r.n_b, "seconds": r.seconds,
                                 "approximate": r.approximate})
     return r
-
-
-# ----------------------------------------------------------------------------- several SAEs
-@dataclass(frozen=True)
-class MultiSeedResult:
-    """P2's multi-seed analysis: for each latent of each SAE, how many of the OTHER SAEs contain it.
-
-    Attributes:
-        counts: list (one per SAE) of ``[d_sae_i]`` int arrays with values in ``0 .. n_saes-1``.
-        pairs: DataFrame, one row per unordered pair (``i``, ``j``) with :meth:`MatchResult.summary`.
-        definition: ``"both"`` (decoder AND encoder) or ``"decoder"``.
-        threshold: cosine threshold.
-    """
-
-    counts: list[np.ndarray]
-    pairs: pd.DataFrame
-    definition: str
-    threshold: float
-    labels: list[str] = field(default_factory=list)
-
-    @property
-    def n_saes(self) -> int:
-        return len(self.counts)
-
-    @property
-    def orphan_fraction(self) -> float:
-        """Mean over SAEs of the fraction of latents found in no other SAE (P2: 35% with 9 seeds)."""
-        return float(np.mean([(c == 0).mean() for c in self.counts]))
-
-    @property
-    def everywhere_fraction(self) -> float:
-        """Mean over SAEs of the fraction of latents found in every other SAE."""
-        return float(np.mean([(c == self.n_saes - 1).mean() for c in self.counts]))
-
-    def histogram(self) -> pd.DataFrame:
-        """Rows ``k = 0 .. n_saes-1`` ("in k other SAEs"); one column per SAE (fraction of its
-        latents) plus ``mean``."""
-        ks = np.arange(self.n_saes)
-        labels = self.labels or [str(i) for i in range(self.n_saes)]
-        df = pd.DataFrame(
-            {lab: np.bincount(c, minlength=self.n_saes)[: self.n_saes] / len(c) for lab, c in zip(labels, self.counts)},
-            index=pd.Index(ks, name="in_k_others"),
-        )
-        df["mean"] = df.mean(axis=1)
-        return df
-
-
-def multi_seed(
-    saes: Sequence[Any],
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    definition: str = "both",
-    labels: Sequence[str] | None = None,
-    block_rows: int = DEFAULT_BLOCK_ROWS,
-    candidates: int | None = None,
-    device: str | None = None,
-    cache_dir: str | Any | None = None,
-    progress: bool = True,
-) -> MultiSeedResult:
-    """For every latent of every SAE, count the other SAEs that contain it (one matching per
-    unordered pair, ``n(n-1)/2`` in all; the reverse direction is read off the same assignment).
-
-    Args:
-        saes: two or more SAEs (anything :func:`match` accepts), same ``d_in``.
-        definition: ``"both"`` = decoder AND encoder cosine > threshold, ``"decoder"`` = decoder only.
-        labels: optional names (e.g. ``"seed0"``) used in ``pairs`` and :meth:`MultiSeedResult.histogram`.
-        candidates, device, cache_dir: as in :func:`match`.
-    """
-    if definition not in ("both", "decoder"):
-        raise ValueError(f"definition must be 'both' or 'decoder', got {definition!r}")
-    if len(saes) < 2:
-        raise ValueError(f"multi_seed needs at least 2 SAEs, got {len(saes)}")
-    if labels is not None and len(labels) != len(saes):
-        raise ValueError(f"got {len(labels)} labels for {len(saes)} SAEs")
-    weights = [_weights(s, f"SAE {i}") for i, s in enumerate(saes)]
-    counts = [np.zeros(w[0].shape[0], dtype=np.int64) for w in weights]
-    pairs = [(i, j) for i in range(len(saes)) for j in range(i + 1, len(saes))]
-    rows = []
-    from tqdm.auto import tqdm
-
-    for i, j in tqdm(pairs, desc="matching pairs", disable=no_bar(progress)):
-        r = match(weights[i], weights[j], threshold=threshold, encoder=definition == "both", block_rows=block_rows,
-                  candidates=candidates, device=device, cache_dir=cache_dir)
-        fwd = r.shared() if definition == "both" else r.shared_decoder()
-        rev = r.reversed()
-        bwd = rev.shared() if definition == "both" else rev.shared_decoder()
-        counts[i] += fwd
-        counts[j] += bwd
-        rows.append({"i": i, "j": j, **({"label_i": labels[i], "label_j": labels[j]} if labels else {}), **r.summary()})
-    return MultiSeedResult(counts, pd.DataFrame(rows), definition, float(threshold), list(labels or []))
-
-
-# ----------------------------------------------------------------------------- analysis helpers
-def pair_table(results: Mapping[str, MatchResult]) -> pd.DataFrame:
-    """One row per named matching with :meth:`MatchResult.summary` columns."""
-    return pd.DataFrame([{"pair": k, **r.summary()} for k, r in results.items()]).set_index("pair")
-
-
-def sharedness_by(values: np.ndarray, shared: np.ndarray, *, bins: int | Sequence[float] = 10, log: bool = True) -> pd.DataFrame:
-    """Shared fraction as a function of a per-latent quantity (e.g. activation frequency).
-
-    Args:
-        values: ``[d_sae]`` per-latent values (e.g. firing frequency in [0, 1]).
-        shared: ``[d_sae]`` bool mask from :meth:`MatchResult.shared` / ``shared_decoder``.
-        bins: number of quantile bins, or explicit bin edges.
-        log: with explicit edges ignored; with a count, bins are quantiles of ``values``
-            (log only affects the reported ``center``: geometric instead of arithmetic mean).
-    Returns:
-        DataFrame with ``lo``, ``hi``, ``center``, ``n``, ``shared_fraction`` per bin.
-    """
-    values = np.asarray(values, dtype=float)
-    shared = np.asarray(shared, dtype=bool)
-    if values.shape != shared.shape:
-        raise ValueError(f"values {values.shape} and shared {shared.shape} must have the same shape")
-    if isinstance(bins, int):
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
-    else:
-        edges = np.asarray(bins, dtype=float)
-    idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    rows = []
-    for k in range(len(edges) - 1):
-        sel = idx == k
-        v = values[sel]
-        if log and len(v) and (v > 0).all():
-            center = float(np.exp(np.log(v).mean()))
-        else:
-            center = float(v.mean()) if len(v) else np.nan
-        rows.append({"lo": edges[k], "hi": edges[k + 1], "center": center, "n": int(sel.sum()),
-                     "shared_fraction": float(shared[sel].mean()) if sel.any() else np.nan})
-    return pd.DataFrame(rows)
-
-
-def bootstrap_ci(values: Sequence[float], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and percentile bootstrap CI over independent units (e.g. seed pairs).
-
-    Returns ``(mean, lo, hi)``; with one value the CI is ``(nan, nan)``. Note that seed pairs that
-    share a seed are not independent: the CI is optimistic with few seeds; say so where quoted.
-    """
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
-    if len(v) == 0:
-        return (np.nan, np.nan, np.nan)
-    if len(v) == 1:
-        return (float(v[0]), np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    a = (1 - level) / 2
-    return (float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
-
-
-# ----------------------------------------------------------------------------- notebook helpers (P2 / P1xP2)
-#: P2's published numbers (PROTOCOLS.md; Paulo & Belrose 2025, Pythia-160m layer-6 MLP, TopK k=32
-#: unless said otherwise). Labelled as the paper's; never mixed with our measurements.
-P2_PAPER: dict[str, dict[str, float]] = {
-    "shared_by_width": {32: 0.81, 768: 0.79, 4096: 0.70, 32768: 0.42, 131072: 0.28},
-    "shared_by_tokens": {0.8e9: 0.07, 8e9: 0.42, 80e9: 0.61},
-    "shared_by_k": {32: 0.42, 64: 0.31, 128: 0.23, 256: 0.18},
-    "decoder_shared_by_arch": {"gated": 0.86, "standard": 0.82, "topk": 0.74},
-    "orphan_fraction_9_seeds": {9: 0.35},
-    "llama3_8b_131k_shared": {131072: 0.30},
-}
-
-
-def _strip_seed(name: str) -> str:
-    import re
-
-    return re.sub(r"-s\d+(?=-|$)", "", name)
-
-
-def seed_groups(specs: Sequence[Any], *, min_seeds: int = 2) -> dict[str, list[Any]]:
-    """Group SAE specs (``saeprobe.saes.SAESpec``: ``name``, ``seed``, ``to_dict()``) that differ only
-    in their seed -> ``{group label: [specs sorted by seed]}`` (groups with < ``min_seeds`` dropped).
-    The label is the spec name without its ``-s<seed>`` part (e.g. ``topk-w4096-k32-L12``)."""
-    groups: dict[tuple, list[Any]] = {}
-    labels: dict[tuple, str] = {}
-    for sp_ in specs:
-        d = sp_.to_dict() if hasattr(sp_, "to_dict") else dict(sp_)
-        key = tuple(sorted((k, repr(v)) for k, v in d.items() if k != "seed"))
-        groups.setdefault(key, []).append(sp_)
-        labels[key] = _strip_seed(getattr(sp_, "name", str(d)))
-    return {labels[k]: sorted(v, key=lambda x: x.seed) for k, v in groups.items() if len(v) >= min_seeds}
-
-
-def pair_summary(pairs: pd.DataFrame, *, columns: Sequence[str] = ("shared", "shared_decoder", "agreement",
-                 "mean_decoder_cos", "mean_encoder_cos"), n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Mean and bootstrap CI (over seed pairs) of each column of a ``MultiSeedResult.pairs`` table ->
-    ``{col: mean, col_lo: ..., col_hi: ..., "n_pairs": ...}``."""
-    out: dict[str, float] = {"n_pairs": int(len(pairs))}
-    for c in columns:
-        if c in pairs:
-            m, lo, hi = bootstrap_ci(pairs[c].to_numpy(float), n_boot=n_boot, seed=seed)
-            out[c], out[f"{c}_lo"], out[f"{c}_hi"] = m, lo, hi
-    return out
-
-
-def latent_frequency(codes: Any) -> np.ndarray:
-    """Firing frequency of each latent: ``[d_sae]`` fraction of rows (tokens) where it is non-zero.
-
-    ``codes``: ``[n_tokens, d_sae]`` scipy sparse (``saeprobe.saes.encode``) or dense array."""
-    import scipy.sparse as sp
-
-    n = codes.shape[0]
-    if sp.issparse(codes):
-        nnz = np.bincount(sp.csr_matrix(codes).indices, minlength=codes.shape[1])
-    else:
-        nnz = (np.asarray(codes) != 0).sum(axis=0)
-    return nnz / max(n, 1)
-
-
-def top_examples(codes: Any, latents: Sequence[int], token_ids: Any, text_index: Any, decode: Any, *,
-                 n: int = 5, before: int = 10, after: int = 2) -> pd.DataFrame:
-    """Top-activating token contexts of some latents.
-
-    Args:
-        codes: ``[n_tokens, d_sae]`` sparse codes of a token corpus (rows in corpus order).
-        latents: latent indices to show.
-        token_ids, text_index: ``[n_tokens]`` token id and text of every row (``TokenCorpus``).
-        decode: ``list[int] -> str`` (e.g. ``model.tokenizer.decode``).
-        n: examples per latent; before/after: context tokens around the max token (same text only).
-    Returns:
-        DataFrame ``latent, rank, activation, context`` with the max token wrapped in ``«»``.
-    """
-    import scipy.sparse as sp
-
-    csc = sp.csc_matrix(codes)
-    tok = np.asarray(token_ids)
-    tix = np.asarray(text_index)
-    rows = []
-    for lat in latents:
-        s, e = csc.indptr[lat], csc.indptr[lat + 1]
-        r_idx, vals = csc.indices[s:e], csc.data[s:e]
-        order = np.argsort(-vals, kind="stable")[:n]
-        for rank, o in enumerate(order):
-            r = int(r_idx[o])
-            lo, hi = r, r
-            while lo > 0 and r - lo < before and tix[lo - 1] == tix[r]:
-                lo -= 1
-            while hi + 1 < len(tix) and hi - r < after and tix[hi + 1] == tix[r]:
-                hi += 1
-            ctx = decode(tok[lo:r].tolist()) + "«" + decode([int(tok[r])]) + "»" + decode(tok[r + 1 : hi + 1].tolist())
-            rows.append({"latent": int(lat), "rank": rank, "activation": float(vals[o]),
-                         "context": ctx.replace("\n", "⏎")})
-    return pd.DataFrame(rows, columns=["latent", "rank", "activation", "context"])
-
-
-def probe_latent_overlap(latents_a: Sequence[int], latents_b: Sequence[int], result: MatchResult) -> dict[str, float]:
-    """Do two probes (trained with SAE A and SAE B) pick the same latents, up to the A->B matching?
-
-    Args:
-        latents_a: latents of A chosen by the probe (best first); latents_b: the same for B.
-        result: :func:`match` of A to B (per latent of A).
-    Returns:
-        ``overlap`` — fraction of A's chosen latents whose decoder partner is among B's chosen;
-        ``overlap_shared`` — the same, counting only partners that are shared (both cosines > t);
-        ``chance`` — expected overlap of a random choice (``k_b / n_b``);
-        ``top1_same`` — A's best latent's partner is B's best latent;
-        ``chosen_shared`` — fraction of A's chosen latents that are shared latents
-        (compare with ``result.shared_fraction``, the base rate); ``chosen_mean_cos`` — their mean
-        matched decoder cosine.
-    """
-    la = np.asarray(latents_a, dtype=np.int64)
-    lb = set(np.asarray(latents_b, dtype=np.int64).tolist())
-    partner = result.decoder_partner[la]
-    hit = np.array([p in lb for p in partner.tolist()])
-    shared = result.shared()[la] if result.has_encoder else result.shared_decoder()[la]
-    return {
-        "k": int(len(la)),
-        "overlap": float(hit.mean()) if len(la) else np.nan,
-        "overlap_shared": float((hit & shared).mean()) if len(la) else np.nan,
-        "chance": len(lb) / result.n_b,
-        "top1_same": float(len(la) > 0 and len(lb) > 0 and partner[0] == np.asarray(latents_b)[0]),
-        "chosen_shared": float(shared.mean()) if len(la) else np.nan,
-        "chosen_mean_cos": float(np.nanmean(result.decoder_cos[la])) if len(la) else np.nan,
-    }
-
-
-def _pairwise_wins(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """``[n_pos, n_neg]`` 1 where the positive row scores higher, 0.5 on ties, else 0."""
-    return (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
-
-
-def paired_auc_diff(y: Sequence[int], score_a: Sequence[float], score_b: Sequence[float], *, n_boot: int = 1000,
-                    level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """ROC-AUC(a) - ROC-AUC(b) on the same test rows, with a paired percentile bootstrap CI over rows.
-
-    Returns ``(diff, lo, hi)``. Vectorised: a resample's AUC is ``w_pos · W · w_neg / (Σw_pos Σw_neg)``
-    with ``W`` the pairwise win matrix and ``w`` the resample's row multiplicities (resamples that
-    lack a class are dropped). Used to ask whether two probes (e.g. trained with SAEs of different
-    seeds) differ by more than test-set noise.
-    """
-    y = np.asarray(y)
-    a = np.asarray(score_a, dtype=float)
-    b = np.asarray(score_b, dtype=float)
-    classes = np.unique(y)
-    if len(classes) != 2:
-        raise ValueError(f"paired_auc_diff needs two classes in y, got {classes.tolist()}")
-    pos, neg = y == classes[1], y == classes[0]
-    wa = _pairwise_wins(a[pos], a[neg])
-    wb = _pairwise_wins(b[pos], b[neg])
-    diff = float(wa.mean() - wb.mean())
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)  # [B, n]
-    cp, cn = counts[:, pos], counts[:, neg]
-    denom = cp.sum(1) * cn.sum(1)
-    ok = denom > 0
-    if not ok.any():
-        return (diff, np.nan, np.nan)
-    cp, cn, denom = cp[ok], cn[ok], denom[ok]
-    d = (np.einsum("bi,ij,bj->b", cp, wa, cn) - np.einsum("bi,ij,bj->b", cp, wb, cn)) / denom
-    q = (1 - level) / 2
-    return (diff, float(np.quantile(d, q)), float(np.quantile(d, 1 - q)))
-
-
-# ----------------------------------------------------------------------------- cost estimates
-def max_width(mem_bytes: float = 24e9, *, reserve_bytes: float = 4e9) -> int:
-    """Largest square width whose float64 cost buffer fits in ``mem_bytes - reserve_bytes``."""
-    return int(math.sqrt(max(mem_bytes - reserve_bytes, 0) / 8))
-
-
-def estimate_cost(n: int, *, case: str = "related") -> dict[str, float]:
-    """Peak buffer bytes and extrapolated seconds for matching two width-``n`` SAEs.
-
-    Seconds are a power-law fit ``t = c * n**p`` to :data:`MEASURED[case]` (needs ≥ 2 points).
-    """
-    pts = [(k, v) for k, v in MEASURED.get(case, {}).items() if v]
-    sec = float("nan")
-    exponent = float("nan")
-    if len(pts) >= 2:
-        x = np.log([p[0] for p in pts])
-        y = np.log([p[1] for p in pts])
-        exponent, logc = np.polyfit(x, y, 1)
-        sec = float(np.exp(logc) * n**exponent)
-    return {"n": n, "buffer_bytes": 8.0 * n * n, "seconds": sec, "exponent": float(exponent)}
-
-
-def _bench(widths: Sequence[int], d_in: int = 640, noise: float = 2.0, limit_s: float = 120.0) -> pd.DataFrame:
-    """Time :func:`match` on synthetic SAEs (run with ``nice``). Returns one row per (case, width)."""
-    import resource
-
-    rows = []
-    for case in ("related", "unrelated"):
-        last = 0.0
-        for n in widths:
-            if last and last * 8.5 > limit_s:  # O(n^3): doubling n ~ 8x time
-                rows.append({"case": case, "n": n, "seconds": None, "note": f"skipped, projected > {limit_s:.0f}s"})
-                continue
-            rng = np.random.default_rng(n)
-            dec = rng.standard_normal((n, d_in), dtype=np.float32)
-            enc = dec.T + 0.1 * rng.standard_normal((d_in, n), dtype=np.float32)
-            if case == "related":
-                perm = rng.permutation(n)
-                # half the latents barely moved (cos ~0.96), half far off (cos ~0.45): ~50% shared
-                scale = np.where(rng.random(n) < 0.5, 0.3, noise).astype(np.float32)
-                dec_b = dec[perm] + scale[perm, None] * rng.standard_normal((n, d_in), dtype=np.float32)
-                enc_b = enc[:, perm] + scale[None, perm] * rng.standard_normal((d_in, n), dtype=np.float32)
-            else:
-                dec_b = rng.standard_normal((n, d_in), dtype=np.float32)
-                enc_b = rng.standard_normal((d_in, n), dtype=np.float32)
-            r = match((dec, enc), (dec_b, enc_b))
-            last = r.seconds
-            rows.append({"case": case, "n": n, "seconds": round(r.seconds, 2),
-                         "shared": round(r.shared_fraction, 3), "shared_decoder": round(r.decoder_shared_fraction, 3),
-                         "maxrss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)})
-            print(rows[-1], flush=True)
-    return pd.DataFrame(rows)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Benchmark saeprobe.matching (use nice).")
-    ap.add_argument("--bench", type=int, nargs="*", default=[1024, 2048, 4096, 8192, 16384])
-    ap.add_argument("--limit", type=float, default=120.0)
-    args = ap.parse_args()
-    print(_bench(args.bench, limit_s=args.limit).to_string())

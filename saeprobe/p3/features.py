@@ -13,7 +13,7 @@
 * **Cache**: per (model identity, hook, SAE identity, dataset rows, max_len, pooled forms), as
   sparse CSR (``indptr`` / ``indices`` / ``data`` tensors) with :mod:`saeprobe.core.cache`, under
   ``<home>/p3/features``.
-* **The profile's SAEs** (:func:`sae_table`, :func:`load_saes`, :func:`sae_identity`).
+* **The profile's SAEs** (:func:`sae_table`, :func:`load_saes`; ``sae_identity`` is saes').
 
 Shapes: ``n`` texts, ``d_sae`` latents; features are scipy CSR ``[n, d_sae]`` float32.
 
@@ -23,7 +23,6 @@ active latents (``pool_token_codes``), which is what the paper describes.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from typing import Any, Sequence
@@ -37,7 +36,7 @@ from saeprobe import saes
 from saeprobe.core import activations, models
 from saeprobe.core.cache import atomic_save, digest_texts, key_for, load_checked
 from saeprobe.p3.settings import MOSAIC_VERSION, POOLINGS, feature_forms, load_texts, settings
-from saeprobe.saes import encode, pool_token_codes
+from saeprobe.saes import encode, pool_token_codes, sae_identity
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -88,19 +87,6 @@ def by_layer(feats: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- SAEs of the profile
-def sae_identity(sae) -> str:
-    """String naming an SAE's exact weights (its training manifest key, else a weight hash)."""
-    man = getattr(sae, "saeprobe_manifest", None) or {}
-    if man.get("key"):
-        return f"{man.get('name', 'sae')}@{man['key']}"
-    h = hashlib.sha256()
-    for name in ("W_enc", "b_enc", "threshold"):
-        t = getattr(sae, name, None)
-        if isinstance(t, torch.Tensor):
-            h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-    return f"{type(sae).__name__}-{sae.cfg.d_sae}@{h.hexdigest()[:24]}"
-
-
 def sae_table(profile) -> pd.DataFrame:
     """The profile's SAEs usable for P3: one per (layer, width) — the lowest seed of the chosen arch.
 
