@@ -27,14 +27,13 @@ from saeprobe.p2.matching import match
 #: on this project's CPU machine (2 cores shared with other jobs, ``nice``), d_in = 640.
 #: "related": B is a row-permuted, noise-perturbed copy of A (about half the latents shared — the
 #: regime of real seed pairs); "unrelated": two independent random SAEs (the hard case).
-#: Filled from ``python -m saeprobe.matching --bench``; ``None`` = not measured (over 2 minutes).
+#: Filled from ``python benchmarks/matching.py --bench``; ``None`` = not measured (over 2 minutes).
 #: Peak RSS of the 16k run: 2.85 GB (buffer 2.15 GB) — consistent with 8 bytes/pair.
 #: At 16k about 14 s of the "related" time is the two 16k x 16k x 640 matmuls, not the solver.
 MEASURED: dict[str, dict[int, float | None]] = {
     "related": {1024: 0.04, 2048: 0.16, 4096: 0.61, 8192: 4.33, 16384: 21.8},
     "unrelated": {1024: 0.12, 2048: 0.53, 4096: 2.86, 8192: 53.0, 16384: None},
 }
-
 
 
 def max_width(mem_bytes: float = 24e9, *, reserve_bytes: float = 4e9) -> int:
@@ -56,7 +55,6 @@ def estimate_cost(n: int, *, case: str = "related") -> dict[str, float]:
         exponent, logc = np.polyfit(x, y, 1)
         sec = float(np.exp(logc) * n**exponent)
     return {"n": n, "buffer_bytes": 8.0 * n * n, "seconds": sec, "exponent": float(exponent)}
-
 
 
 def _bench(widths: Sequence[int], d_in: int = 640, noise: float = 2.0, limit_s: float = 120.0) -> pd.DataFrame:

@@ -58,7 +58,6 @@ def sharedness_by(values: np.ndarray, shared: np.ndarray, *, bins: int | Sequenc
     return pd.DataFrame(rows)
 
 
-
 #: P2's published numbers (PROTOCOLS.md; Paulo & Belrose 2025, Pythia-160m layer-6 MLP, TopK k=32
 #: unless said otherwise). Labelled as the paper's; never mixed with our measurements.
 P2_PAPER: dict[str, dict[str, float]] = {
@@ -69,7 +68,6 @@ P2_PAPER: dict[str, dict[str, float]] = {
     "orphan_fraction_9_seeds": {9: 0.35},
     "llama3_8b_131k_shared": {131072: 0.30},
 }
-
 
 
 def latent_frequency(codes: Any) -> np.ndarray:

@@ -151,7 +151,6 @@ def multi_seed(
     return MultiSeedResult(counts, pd.DataFrame(rows), definition, float(threshold), list(labels or []))
 
 
-
 def pair_summary(pairs: pd.DataFrame, *, columns: Sequence[str] = ("shared", "shared_decoder", "agreement",
                  "mean_decoder_cos", "mean_encoder_cos"), n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
     """Mean and bootstrap CI (over seed pairs) of each column of a ``MultiSeedResult.pairs`` table ->

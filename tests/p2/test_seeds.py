@@ -71,3 +71,29 @@ def test_pair_summary_uses_the_one_bootstrap():
     assert one["shared"] == 0.4 and np.isnan(one["shared_lo"]) and np.isnan(one["shared_hi"])
     none = S.pair_summary(pd.DataFrame({"shared": [np.nan]}))
     assert np.isnan(none["shared"])
+
+
+def _old_matching_bootstrap_ci(values, *, n_boot=2000, level=0.95, seed=0):
+    """The deleted ``matching.bootstrap_ci`` (n_boot 2000, seed 0, NaNs on empty input), verbatim."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return (np.nan, np.nan, np.nan)
+    if len(v) == 1:
+        return (float(v[0]), np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    a = (1 - level) / 2
+    return (float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
+
+
+def test_pair_summary_numbers_unchanged_by_the_one_bootstrap():
+    # the old test's assertions on matching.bootstrap_ci, through pair_summary's defaults
+    summ = S.pair_summary(pd.DataFrame({"shared": [0.4, 0.5, 0.6, 0.5]}))
+    assert summ["shared_lo"] <= summ["shared"] <= summ["shared_hi"] and summ["shared"] == pytest.approx(0.5)
+    assert np.isnan(S.pair_summary(pd.DataFrame({"shared": [0.3]}))["shared_lo"])
+    # bit for bit what the old function gave, for the settings the pages use
+    for vals in ([0.4, 0.5, 0.6, 0.5], [0.2, np.nan, 0.9], [0.3], [np.nan], []):
+        for n_boot, seed in ((2000, 0), (2000, 42), (200, 42)):
+            got = S.pair_summary(pd.DataFrame({"shared": np.asarray(vals, float)}), n_boot=n_boot, seed=seed)
+            old = _old_matching_bootstrap_ci(vals, n_boot=n_boot, seed=seed)
+            np.testing.assert_array_equal([got["shared"], got["shared_lo"], got["shared_hi"]], old)
