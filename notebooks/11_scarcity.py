@@ -78,9 +78,12 @@ else:
 
 # %%
 if usable:
-    q_base = Q.quiver(res, include_sae=False).assign(label="quiver (baselines)")
-    q_sae = Q.quiver(res, include_sae=True).assign(label="quiver + SAE")
-    show = pd.concat([res[res.method.isin(["lr"]) | (res.method == "sae")], q_base, q_sae], ignore_index=True)
+    strong = Q.sae_gain(res, Q.STRONG_BASELINES, seed=prof.seed)  # the verdict's reference
+    p1g = Q.sae_gain(res, Q.P1_BASELINES, seed=prof.seed)  # P1's own quiver (the replication)
+    q_base = strong["base"].assign(label="quiver (strong baselines)")
+    q_sae = strong["with_sae"].assign(label="quiver + SAE")
+    show = pd.concat([res[res.method.isin(["lr", "lr_z"]) | (res.method == "sae")],
+                      p1g["base"].assign(label="quiver (P1's baselines)"), q_base, q_sae], ignore_index=True)
     curve = show.groupby(["label", "param"], dropna=False)["test_auc"].mean().unstack(0)
     display(curve.round(3))
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -113,11 +116,17 @@ if usable:
                      "ci_hi": t["ci_hi"], "p_wilcoxon": t["p_wilcoxon"], "sae_chosen": int(g["is_sae"].sum())})
     delta = pd.DataFrame(rows)
     display(delta.round(4))
-    overall = stats.paired_test(both["test_auc_sae"], both["test_auc_base"], seed=prof.seed)
+    overall = strong["test"]  # per dataset averaged over the regime's points, then paired over datasets
     glue(f"p1_{regime}_delta", overall["mean_diff"], display=False)
+    glue(f"p1_{regime}_delta_p1_quiver", p1g["test"]["mean_diff"], display=False)
     glue(f"p1_{regime}_lr_auc", float(res[res.method == "lr"]["test_auc"].mean()), display=False)
+    if "lr_z" in set(res.method):
+        glue(f"p1_{regime}_lrz_auc", float(res[res.method == "lr_z"]["test_auc"].mean()), display=False)
+    edges = Q.edge_share(res)
+    display(edges.round(3))
     display(Markdown(
-        f"Over all {regime} points, adding SAE probes to the quiver changes test AUC by "
-        f"{overall['mean_diff']:+.3f} (95 % CI [{overall['ci_lo']:+.3f}, {overall['ci_hi']:+.3f}], "
-        f"Wilcoxon p = {overall['p_wilcoxon']:.3g}); an SAE probe is picked in "
-        f"{int(both['is_sae'].sum())} of {len(both)} (dataset, point) cells."))
+        f"**Verdict (against the strong quiver, over all {regime} points):** {Q.verdict(overall)} "
+        f"An SAE probe is picked in {strong['n_sae_chosen']} of {strong['n_cells']} (dataset, point) cells. "
+        f"Against P1's own baselines the difference is {p1g['test']['mean_diff']:+.3f} (95 % CI "
+        f"[{p1g['test']['ci_lo']:+.3f}, {p1g['test']['ci_hi']:+.3f}]): the stronger baseline moves it by "
+        f"{overall['mean_diff'] - p1g['test']['mean_diff']:+.3f}."))

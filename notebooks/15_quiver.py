@@ -24,6 +24,7 @@ profile = "cpu"
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
@@ -48,19 +49,18 @@ rows, deltas = [], []
 for regime, df in tables.items():
     if df.empty:
         continue
-    qb = Q.quiver(df, include_sae=False)
-    qs = Q.quiver(df, include_sae=True)
-    for lab, q in (("baseline quiver", qb), ("quiver + SAE", qs)):
-        per_ds = q.groupby("dataset")["test_auc"].mean()  # average over regime points first
-        ci = stats.bootstrap_ci(per_ds, seed=prof.seed)
-        rows.append({"regime": regime, "quiver": lab, "mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n})
-    m = qb.merge(qs, on=["dataset", "param"], suffixes=("_b", "_s"), how="inner")
-    per = m.groupby("dataset")[["test_auc_b", "test_auc_s", "is_sae_s"]].mean()
-    t = stats.paired_test(per["test_auc_s"], per["test_auc_b"], seed=prof.seed)
-    deltas.append({"regime": regime, "delta": t["mean_diff"], "ci_lo": t["ci_lo"], "ci_hi": t["ci_hi"],
-                   "p_wilcoxon": t["p_wilcoxon"], "n_datasets": t["n"],
-                   "share_sae_chosen": float(m["is_sae_s"].mean())})
-    glue(f"p1_quiver_delta_{regime}", t["mean_diff"], display=False)
+    for qname, methods in (("P1's baselines", Q.P1_BASELINES), ("strong baselines", Q.STRONG_BASELINES)):
+        g = Q.sae_gain(df, methods, seed=prof.seed)
+        for lab, q in ((f"quiver ({qname})", g["base"]), (f"quiver ({qname}) + SAE", g["with_sae"])):
+            per_ds = q.groupby("dataset")["test_auc"].mean()  # average over regime points first
+            ci = stats.bootstrap_ci(per_ds, seed=prof.seed)
+            rows.append({"regime": regime, "quiver": lab, "mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n})
+        t = g["test"]
+        deltas.append({"regime": regime, "against": qname, "delta": t["mean_diff"], "ci_lo": t["ci_lo"],
+                       "ci_hi": t["ci_hi"], "p_wilcoxon": t["p_wilcoxon"], "n_datasets": t["n"],
+                       "share_sae_chosen": g["n_sae_chosen"] / max(g["n_cells"], 1)})
+        suffix = "" if qname == "strong baselines" else "_p1"
+        glue(f"p1_quiver_delta_{regime}{suffix}", t["mean_diff"], display=False)
 summary, delta = pd.DataFrame(rows), pd.DataFrame(deltas)
 display(summary.round(3))
 display(delta.round(4))
@@ -74,14 +74,19 @@ if len(summary):
     piv.plot.bar(ax=axes[0], yerr=[err_lo.T.values, err_hi.T.values], capsize=3, rot=20)
     axes[0].set_ylabel("mean test ROC-AUC (95 % CI)")
     axes[0].set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
-    axes[1].errorbar(delta["regime"], delta["delta"],
-                     yerr=[delta["delta"] - delta["ci_lo"], delta["ci_hi"] - delta["delta"]], fmt="o", capsize=3)
+    for i, (against, d) in enumerate(delta.groupby("against", sort=False)):
+        x = np.arange(len(d)) + (i - 0.5) * 0.2
+        axes[1].errorbar(x, d["delta"], yerr=[d["delta"] - d["ci_lo"], d["ci_hi"] - d["delta"]], fmt="o",
+                         capsize=3, label=f"vs quiver of {against}")
+    axes[1].set_xticks(np.arange(len(d)), list(d["regime"]))
     axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].legend(fontsize=7)
     axes[1].set_ylabel("quiver+SAE minus baseline quiver")
     plt.setp(axes[1].get_xticklabels(), rotation=20)
     plt.tight_layout()
     plt.show()
-    wins = delta[(delta["ci_lo"] > 0)]["regime"].tolist()
+    strong_d = delta[delta["against"] == "strong baselines"]
+    wins = strong_d[(strong_d["ci_lo"] > 0)]["regime"].tolist()
     display(Markdown(
-        "Regimes where adding SAE probes helps with a 95 % CI above zero: "
-        + (", ".join(wins) if wins else "none") + " (P1: none)."))
+        "Regimes where adding SAE probes to the strong quiver helps with a 95 % CI above zero: "
+        + (", ".join(wins) if wins else "none") + " (P1: none, against its own baselines)."))

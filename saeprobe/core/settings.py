@@ -27,7 +27,7 @@ from typing import Any, Literal, Union
 __all__ = ["ARCH_ALIASES", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings", "P1Settings",
            "P2Settings", "CrossModelSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
 
-P1_METHODS = ("lr", "pca", "knn", "xgb", "mlp")
+P1_METHODS = ("lr", "lr_z", "pca", "knn", "xgb", "mlp")
 #: SAE architecture names accepted in ``sae.saes`` -> the canonical name sae-lens training uses.
 ARCH_ALIASES = {
     "topk": "topk", "top_k": "topk",
@@ -145,8 +145,8 @@ class OODSAESettings:
 class P1Settings:
     """``p1:`` -- Kantamneni et al. None for a regime grid means P1's whole grid."""
 
-    methods: tuple[Literal["lr", "pca", "knn", "xgb", "mlp"], ...] = P1_METHODS  # standard regime
-    regime_methods: tuple[Literal["lr", "pca", "knn", "xgb", "mlp"], ...] | None = None  # None: methods
+    methods: tuple[Literal["lr", "lr_z", "pca", "knn", "xgb", "mlp"], ...] = P1_METHODS  # standard regime
+    regime_methods: tuple[Literal["lr", "lr_z", "pca", "knn", "xgb", "mlp"], ...] | None = None  # None: methods
     sae_ks_standard: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
     sae_ks_other: tuple[int, ...] = (16, 128)
     sae_archs: tuple[str, ...] | None = None  # main-layer seed-0 SAEs used; None: every one
@@ -214,6 +214,7 @@ class P3Settings:
     arch: str | None = None
     main_width: int | None = None
     C_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    hidden_C_grid: tuple[float, ...] | None = None  # the hidden-state baseline at full strength (None: off)
     max_iter: int = 500
     test_size: float = 0.2
     val_size: float = 0.2

@@ -15,10 +15,20 @@ from sklearn.linear_model import LogisticRegression
 
 from saeprobe.p1.base import BinaryProbe, auc, fold_has_two, inner_splits
 
-__all__ = ["C_GRID", "LRProbe"]
+__all__ = ["C_GRID", "Z_C_GRID", "GridEdgeWarning", "LRProbe", "ZLRProbe"]
 
 #: P1's inverse-regularisation grid, in P1's order (ties in validation AUC go to the first = largest C).
 C_GRID = np.logspace(5, -5, 10)
+#: The z-scored baseline's grid: half-decade steps wide enough that its choice is interior on
+#: this model (on z-scored activations the useful C are far below P1's grid's floor of 1e-5 * scale^2).
+Z_C_GRID = np.logspace(2, -6, 17)
+
+
+class GridEdgeWarning(UserWarning):
+    """The C chosen by validation is the largest or smallest of the grid: widen the grid."""
+
+
+_EDGE_WARNED: set[str] = set()  # probe classes that have warned in this process (once is enough)
 #: liblinear's constant intercept feature for L1 fits, in units of the rescaled features' RMS (1).
 L1_INTERCEPT_SCALING = 100.0
 #: liblinear Newton steps before an L1 fit is handed to saga (converged fits on SAE codes take 0-35).
@@ -54,11 +64,14 @@ class LRProbe(BinaryProbe):
     random_state : solver seed (saga's sampling, liblinear's coordinate order).
 
     Fitted attributes: ``coef_`` [d] and ``intercept_`` (float) in the *original* feature space,
-    ``C_`` (chosen C, P1 units), ``val_auc_``, ``best_params_``, ``cv_results_``, ``searched_``,
+    ``C_`` (chosen C, P1 units), ``c_at_edge_`` (C is the grid's largest or smallest, after a
+    search over more than two values; a :class:`GridEdgeWarning` says so), ``val_auc_``,
+    ``best_params_``, ``cv_results_``, ``searched_``,
     ``solver_`` (the sklearn solver of the final fit: lbfgs, liblinear or saga).
     """
 
     _accept_sparse = "csr"
+    _default_Cs = C_GRID
 
     def __init__(self, Cs=None, penalty="l2", scale="center", warm_start=True, max_iter=1000,
                  tol=1e-4, p1_budget=0, cv_seed=42, random_state=42, l1_solver="liblinear"):
@@ -233,7 +246,7 @@ class LRProbe(BinaryProbe):
         return np.asarray(Xt @ coef.ravel()).ravel() + float(intercept[0])
 
     def _fit_encoded(self, X, y01):
-        Cs = [float(c) for c in (C_GRID if self.Cs is None else np.atleast_1d(self.Cs))]
+        Cs = [float(c) for c in (self._default_Cs if self.Cs is None else np.atleast_1d(self.Cs))]
         Xt = self._fit_transform(X)
         # P1's scikit-learn (1.6, sae-probes' minimum) ran lbfgs in float64 whatever the input
         # dtype; newer releases keep float32 and stop elsewhere (up to 0.03 test AUC apart on
@@ -275,6 +288,12 @@ class LRProbe(BinaryProbe):
             self.exact_final_ = False
         self.C_ = float(C)
         self.best_params_ = {"C": float(C)}
+        self.c_at_edge_ = bool(self.searched_ and len(Cs) > 2 and C in (max(Cs), min(Cs)))
+        if self.c_at_edge_ and type(self).__name__ not in _EDGE_WARNED:
+            _EDGE_WARNED.add(type(self).__name__)
+            warnings.warn(f"{type(self).__name__}: validation chose C = {C:g}, the {'largest' if C == max(Cs) else 'smallest'} "
+                          f"of its grid [{min(Cs):g}, {max(Cs):g}]; the optimum may lie outside it (widen Cs). Said "
+                          "once per process; every fit records it in c_at_edge_", GridEdgeWarning, stacklevel=3)
         w = self._wt.ravel() / self._sd
         self.coef_ = w
         self.intercept_ = float(self._bt[0] - w @ self._mu)
@@ -290,3 +309,17 @@ class LRProbe(BinaryProbe):
 
     def _proba1(self, X):
         return expit(self._decision(self._transform(X), self._wt, self._bt))
+
+
+class ZLRProbe(LRProbe):
+    """The strong logistic-regression baseline beside P1's: per-feature z-scoring
+    (``scale="standardize"``) and the wide grid :data:`Z_C_GRID`, so the choice is interior where
+    P1's raw-activation LR sits at its grid's floor (``c_at_edge_`` records it). Same selection
+    rule, inner validation and refit as :class:`LRProbe`."""
+
+    def __init__(self, Cs=None, penalty="l2", scale="standardize", warm_start=True, max_iter=1000,
+                 tol=1e-4, p1_budget=0, cv_seed=42, random_state=42, l1_solver="liblinear"):
+        super().__init__(Cs=Cs, penalty=penalty, scale=scale, warm_start=warm_start, max_iter=max_iter, tol=tol,
+                         p1_budget=p1_budget, cv_seed=cv_seed, random_state=random_state, l1_solver=l1_solver)
+
+    _default_Cs = Z_C_GRID

@@ -50,14 +50,15 @@ from __future__ import annotations
 
 from saeprobe.p1.base import BinaryProbe, inner_splits
 from saeprobe.p1.baselines import KNNProbe, MLPProbe, PCAProbe, XGBProbe
-from saeprobe.p1.lr import C_GRID, LRProbe
+from saeprobe.p1.lr import C_GRID, Z_C_GRID, GridEdgeWarning, LRProbe, ZLRProbe
 from saeprobe.p1.sae_probe import SAETopKProbe, rank_latents
 
-__all__ = ["C_GRID", "inner_splits", "BinaryProbe", "LRProbe", "PCAProbe", "KNNProbe", "XGBProbe", "MLPProbe",
+__all__ = ["C_GRID", "Z_C_GRID", "GridEdgeWarning", "inner_splits", "BinaryProbe", "LRProbe", "ZLRProbe", "PCAProbe", "KNNProbe", "XGBProbe", "MLPProbe",
            "SAETopKProbe", "rank_latents", "make_probe", "METHODS"]
 
 METHODS = {
     "lr": LRProbe,
+    "lr_z": ZLRProbe,
     "pca": PCAProbe,
     "knn": KNNProbe,
     "xgb": XGBProbe,
@@ -70,7 +71,7 @@ _SAE_OWN = ("k", "ranking", "binarize", "binarize_threshold", "estimator")
 
 
 def make_probe(method: str, **params) -> BinaryProbe:
-    """Build a probe by short name (``lr``, ``pca``, ``knn``, ``xgb``, ``mlp``, ``sae``).
+    """Build a probe by short name (``lr``, ``lr_z``, ``pca``, ``knn``, ``xgb``, ``mlp``, ``sae``).
 
     For ``"sae"``, parameters other than the SAE probe's own (``k``, ``ranking``, ``binarize``,
     ``binarize_threshold``) go to its estimator, ``LRProbe(penalty="l1", **rest)``; e.g.

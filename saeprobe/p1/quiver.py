@@ -14,7 +14,8 @@ import pandas as pd
 
 from saeprobe.core.stats import paired_test
 
-__all__ = ["method_label", "compare_methods", "quiver"]
+__all__ = ["method_label", "compare_methods", "quiver", "P1_BASELINES", "STRONG_BASELINES", "sae_gain", "verdict",
+           "edge_share"]
 
 
 def method_label(row) -> str:
@@ -63,3 +64,50 @@ def quiver(df: pd.DataFrame, methods: Sequence[str] | None = None, *, include_sa
                             kind="stable", na_position="first")
     best = pool.groupby(by, dropna=False, sort=True).head(1)
     return best.drop(columns="_val").reset_index(drop=True)
+
+
+#: P1's quiver of baselines, and the stronger one beside it (+ the z-scored LR with an interior C).
+P1_BASELINES = ("lr", "pca", "knn", "xgb", "mlp")
+STRONG_BASELINES = P1_BASELINES + ("lr_z",)
+
+
+def sae_gain(df: pd.DataFrame, baselines: Sequence[str], *, seed: int = 42) -> dict:
+    """Does adding SAE probes to a quiver of ``baselines`` help? Per dataset, test AUC is averaged over
+    the regime's points first, then paired over datasets (:func:`saeprobe.core.stats.paired_test`).
+
+    Returns ``{"base", "with_sae"}`` (the two quivers' rows, one per dataset and point), ``"test"``
+    (the paired test, quiver + SAE minus quiver), ``"n_sae_chosen"`` and ``"n_cells"``.
+    """
+    present = [m for m in baselines if m in set(df["method"])]
+    base = quiver(df, methods=present, include_sae=False)
+    with_sae = quiver(df, methods=present, include_sae=True)
+    keys = [c for c in ("dataset", "param") if c in base]
+    m = base[keys + ["test_auc"]].merge(with_sae[keys + ["test_auc", "is_sae"]], on=keys, suffixes=("_base", "_sae"))
+    per = m.groupby("dataset")[["test_auc_base", "test_auc_sae"]].mean()
+    test = paired_test(per["test_auc_sae"].to_numpy(), per["test_auc_base"].to_numpy(), seed=seed)
+    return {"base": base, "with_sae": with_sae, "test": test, "baselines": present,
+            "n_sae_chosen": int(m["is_sae"].sum()), "n_cells": int(len(m))}
+
+
+def verdict(test: dict, *, what: str = "adding SAE probes to the quiver") -> str:
+    """One sentence chosen by where the paired difference's 95 % CI lies (never typed by hand)."""
+    lo, hi, d = test["ci_lo"], test["ci_hi"], test["mean_diff"]
+    ci = f"{d:+.3f}, 95 % CI [{lo:+.3f}, {hi:+.3f}], n = {test['n']}"
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return f"Too few datasets to say whether {what} helps ({ci})."
+    if lo > 0:
+        return f"{what[0].upper() + what[1:]} helps: the CI lies above 0 ({ci})."
+    if hi < 0:
+        return f"{what[0].upper() + what[1:]} hurts: the CI lies below 0 ({ci})."
+    return f"{what[0].upper() + what[1:]} makes no detectable difference: the CI contains 0 ({ci})."
+
+
+def edge_share(df: pd.DataFrame, methods: Sequence[str] = ("lr", "lr_z")) -> pd.DataFrame:
+    """How often each method's chosen C sits at its grid's edge: ``method, n_cells, n_at_edge, share``."""
+    rows = []
+    for m in methods:
+        g = df[df["method"] == m]
+        if len(g) and "c_at_edge" in g:
+            edge = g["c_at_edge"].fillna(False).astype(bool)
+            rows.append({"method": m, "n_cells": int(len(g)), "n_at_edge": int(edge.sum()), "share": float(edge.mean())})
+    return pd.DataFrame(rows)

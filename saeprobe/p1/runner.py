@@ -19,7 +19,8 @@ Method specs are dicts: ``{"method": "lr"}``, ``{"method": "xgb"}``, ...,
 "binarize": False}``; any other key is passed to the estimator (see :mod:`saeprobe.p1.probes`).
 
 Table columns (one row per cell): ``dataset, regime, param, dedup, method, sae, k, ranking, penalty,
-binarize, hyperparameters`` (JSON of the chosen ``best_params_``), ``val_auc, test_auc`` (on
+binarize, hyperparameters`` (JSON of the chosen ``best_params_``), ``c_at_edge`` (the chosen C is the
+largest or smallest of its grid; None for probes without a C), ``val_auc, test_auc`` (on
 probabilities, as P1: float64 saturation ties included), ``test_auc_logit`` (on logits, no ties; NaN
 for non-linear probes), ``test_acc, test_f1`` (weighted F1, as P1), ``n_train, n_test, n_pos_train, latents`` (chosen SAE latents, best
 first; empty for baselines), ``seconds``, ``key``.
@@ -46,11 +47,12 @@ __all__ = ["RESULTS_VERSION", "COLUMNS", "cell_key", "expand_methods", "specs_fr
            "evaluate_cell", "load_results"]
 
 #: Bump when a change to the probes invalidates stored cells (2: L1 fits moved from saga to liblinear;
-#: 3: LR replays of P1's own fit (``p1_budget``) run lbfgs in float64 on float32 input, as P1's did).
-RESULTS_VERSION = 3
+#: 3: LR replays of P1's own fit (``p1_budget``) run lbfgs in float64 on float32 input, as P1's did;
+#: 4: every cell records ``c_at_edge``).
+RESULTS_VERSION = 4
 
 COLUMNS = ["dataset", "regime", "param", "dedup", "method", "sae", "k", "ranking", "penalty", "binarize",
-           "hyperparameters", "val_auc", "test_auc", "test_auc_logit", "test_acc", "test_f1", "n_train", "n_test",
+           "hyperparameters", "c_at_edge", "val_auc", "test_auc", "test_auc_logit", "test_acc", "test_f1", "n_train", "n_test",
            "n_pos_train", "latents", "seconds", "key"]
 
 _SPEC_COLS = ("sae", "k", "ranking", "penalty", "binarize")
@@ -163,6 +165,7 @@ def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
         test_acc=float(accuracy_score(y_test, pred)),
         test_f1=float(f1_score(y_test, pred, average="weighted")),
         hyperparameters=_canon(getattr(probe, "best_params_", {})),
+        c_at_edge=getattr(probe, "c_at_edge_", None),
         latents=[int(i) for i in getattr(probe, "latents_", [])],
     )
 

@@ -17,7 +17,7 @@ from saeprobe.p1.lr import LRProbe
 __all__ = ["rank_latents", "SAETopKProbe"]
 
 #: Fitted attributes of the inner estimator that the SAE probe exposes as its own (when present).
-_FORWARDED = ("C_", "val_auc_", "best_params_", "cv_results_", "n_splits_", "searched_", "n_iter_", "solver_")
+_FORWARDED = ("C_", "c_at_edge_", "val_auc_", "best_params_", "cv_results_", "n_splits_", "searched_", "n_iter_", "solver_")
 
 
 def rank_latents(X, y01, ranking: str = "normalized") -> np.ndarray:

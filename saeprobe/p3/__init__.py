@@ -36,7 +36,7 @@ from saeprobe.p3.protocol import (
 from saeprobe.p3.selection import best_config, mean_ci, optimism, paired_ci, select, summarize, summary_row
 from saeprobe.p3.settings import MOSAIC_PAPER, POOLINGS, TOP_N, datasets, main_layer, p3_profile
 from saeprobe.p3.setup import Setup, setup
-from saeprobe.p3.transfer import CROSSLINGUAL, Availability, crosslingual, cross_model_transfer, model_available
+from saeprobe.p3.transfer import CROSSLINGUAL, Availability, cross_model_transfer, crosslingual, model_available
 
 __all__ = [
     "binarize", "load_saes", "pool_text", "sae_features", "sae_identity", "sae_table",

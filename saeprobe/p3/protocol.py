@@ -43,7 +43,9 @@ TFIDF_SETTINGS = dict(ngram_range=(1, 2), max_features=20000, stop_words="englis
 # ----------------------------------------------------------------------------- feature sets
 @dataclass(frozen=True)
 class Config:
-    """One feature representation. ``kind``: ``"sae"`` | ``"hidden"`` | ``"tfidf"``."""
+    """One feature representation. ``kind``: ``"sae"`` | ``"hidden"`` | ``"tfidf"``. ``wide_c``: the
+    hidden-state baseline at full strength -- fitted over ``p3.hidden_C_grid`` instead of MOSAIC's
+    ``C_grid`` (the protocol's grid stays beside it)."""
 
     kind: str
     layer: int | None = None
@@ -52,13 +54,14 @@ class Config:
     pooling: str | None = None   # sae: count/sum/max/mean/last; hidden: last/mean
     top_n: int = 0
     binarize: float | None = None
+    wide_c: bool = False
 
     @property
     def label(self) -> str:
         if self.kind == "tfidf":
             return "TF-IDF"
         if self.kind == "hidden":
-            return f"hidden {self.pooling} L{self.layer}"
+            return f"hidden {self.pooling} L{self.layer}" + (" wide-C" if self.wide_c else "")
         b = "" if self.binarize is None else f" >{self.binarize:g}"
         n = "all" if not self.top_n else f"top{self.top_n}"
         return f"SAE {self.pooling} {n}{b} L{self.layer} w{self.width}"
@@ -81,6 +84,8 @@ def grid_configs(profile, table: pd.DataFrame, *, which: str = "pooling") -> lis
     out: list[Config] = [Config("tfidf")]
     for layer in s.layers:
         out += [Config("hidden", layer=layer, pooling="last"), Config("hidden", layer=layer, pooling="mean")]
+        if s.hidden_C_grid:
+            out += [Config("hidden", layer=layer, pooling=p, wide_c=True) for p in ("last", "mean")]
     if table.empty:
         return out
     if which == "pooling":
@@ -261,6 +266,7 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
         sae_ids[(h, k)] = sae_identity(saes_by_hook[h][k])
     key = key_for({"what": "p3-eval", "dataset": ds.name, "texts": digest_texts(ds.texts), "n": len(y),
                    "model": identity, "max_len": profile.max_len, "C": s.C_grid, "max_iter": s.max_iter,
+                   **({"C_hidden": s.hidden_C_grid} if s.hidden_C_grid else {}),
                    "split": [s.test_size, s.val_size, s.seed], "version": MOSAIC_VERSION})
 
     def ckey(c: Config) -> str:
@@ -304,7 +310,8 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
                 if fp in seen:  # identical features (e.g. top-50 == all for a TopK SAE with k <= 50)
                     res = [dict(r, same_as=seen[fp].split("|")[0]) for r in store[seen[fp]]]
                 else:
-                    res = c_path(X, y, train, val, inner, test, s.C_grid, max_iter=s.max_iter)
+                    res = c_path(X, y, train, val, inner, test, s.hidden_C_grid if c.wide_c else s.C_grid,
+                                 max_iter=s.max_iter)
                     seen[fp] = ckey(c)
             store[ckey(c)] = res
         if identity is not None:

@@ -23,12 +23,17 @@ KEYS = ["dataset", "config"]
 
 def select(df: pd.DataFrame, by: str = "val") -> pd.DataFrame:
     """One row per (dataset, config): the C chosen by ``by`` (``"val"``: best validation macro F1,
-    ties -> smaller C; ``"test"``: best test macro F1, the paper's way)."""
+    ties -> smaller C; ``"test"``: best test macro F1, the paper's way). ``c_at_edge``: the chosen C
+    is the largest or smallest of that configuration's grid."""
     col = {"val": "val_f1", "test": "test_f1"}[by]
     d = df.copy()
+    g = d.groupby(KEYS, sort=False)["C"]
+    d["_cmin"], d["_cmax"] = g.transform("min"), g.transform("max")
     d["_score"] = d[col].fillna(-1.0)
     d = d.sort_values(KEYS + ["_score", "C"], ascending=[True, True, False, True])
-    return d.groupby(KEYS, sort=False).head(1).drop(columns="_score").reset_index(drop=True)
+    out = d.groupby(KEYS, sort=False).head(1)
+    out = out.assign(c_at_edge=(g.transform("nunique").loc[out.index] > 2) & ((out.C == out._cmin) | (out.C == out._cmax)))
+    return out.drop(columns=["_score", "_cmin", "_cmax"]).reset_index(drop=True)
 
 
 def best_config(df: pd.DataFrame, by: str = "val", *, among: pd.Series | None = None) -> pd.DataFrame:

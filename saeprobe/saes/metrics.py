@@ -144,11 +144,10 @@ def ce_loss_delta(
 
 
 def sae_quality(sae: Any, corpus: Any, *, model: Any = None, profile: Any = None, progress: bool = False) -> dict:
-    """All quality metrics of ``sae`` on a :class:`~saeprobe.saes.corpus.TokenCorpus`'s held-out part.
-
-    The CE delta uses the first ``sae.corpus.ce_texts`` held-out texts (default 8) at
-    ``sae.corpus.ce_max_len`` tokens (default 64); skipped (None) without a model.
-    """
+    """Reconstruction metrics of ``sae`` on a :class:`~saeprobe.saes.corpus.TokenCorpus`'s held-out
+    part, plus (with a ``model``) the CE delta on the first ``sae.corpus.ce_texts`` held-out texts at
+    ``sae.corpus.ce_max_len`` tokens. Point estimates only: :func:`saeprobe.saes.quality.quality`
+    gives every metric with a CI over texts."""
     res = reconstruction_metrics(sae, corpus.test)
     if model is not None:
         c = profile.sae.corpus if profile is not None else CorpusSettings()

@@ -122,8 +122,8 @@ def test_specs_from_profile():
 
     prof = load_profile("cpu")
     std = p1.specs_from_profile(prof, "standard", saes=["16k"])
-    assert [s["method"] for s in std[:5]] == ["lr", "pca", "knn", "xgb", "mlp"]
-    assert tuple(s["k"] for s in std[5:]) == prof.p1.sae_ks_standard
+    assert [s["method"] for s in std[:6]] == ["lr", "lr_z", "pca", "knn", "xgb", "mlp"]
+    assert tuple(s["k"] for s in std[6:]) == prof.p1.sae_ks_standard
     from saeprobe.saes import sae_specs
 
     main = [s for s in sae_specs(prof) if s.seed == 0 and s.layer == prof.main_layer and s.arch == "topk"]
@@ -160,3 +160,23 @@ def test_runner_on_real_smoke_activations(tmp_path):
                        features=feats, out_dir=tmp_path, n_jobs=1, progress=False)
     assert len(df) == 2 and df["test_auc"].between(0, 1).all() and df["val_auc"].notna().all()
     assert (df["n_train"] == len(ds.labels) - 12).all()
+
+
+def test_both_quivers_and_the_computed_verdict(tmp_path):
+    specs = p1.expand_methods(["lr", "lr_z", "pca", "sae"], saes=["toy"], ks=[1], ranking="raw", penalty="l2",
+                              Cs=[1.0, 0.01])
+    df = p1.run_regime("standard", ["a", "b", "c"], specs, splits=_splits_standard, features=_features,
+                       out_dir=tmp_path, n_jobs=1, progress=False)
+    assert set(df["c_at_edge"].dropna().map(type)) <= {bool} and df.loc[df.method == "pca", "c_at_edge"].isna().all()
+    p1q = Q.sae_gain(df, Q.P1_BASELINES)
+    strong = Q.sae_gain(df, Q.STRONG_BASELINES)
+    assert p1q["baselines"] == ["lr", "pca"] and strong["baselines"] == ["lr", "pca", "lr_z"]
+    assert set(strong["base"]["chosen"]) <= {"lr", "lr_z", "pca"} and "lr_z" not in set(p1q["base"]["chosen"])
+    assert strong["test"]["n"] == 3 and strong["n_cells"] == 3
+    sentence = Q.verdict(strong["test"])
+    assert sentence.startswith("Adding SAE probes to the quiver") and "95 % CI" in sentence
+    assert "helps" in Q.verdict({"ci_lo": 0.01, "ci_hi": 0.02, "mean_diff": 0.015, "n": 5})
+    assert "hurts" in Q.verdict({"ci_lo": -0.02, "ci_hi": -0.01, "mean_diff": -0.015, "n": 5})
+    assert "no detectable" in Q.verdict({"ci_lo": -0.01, "ci_hi": 0.02, "mean_diff": 0.005, "n": 5})
+    e = Q.edge_share(df).set_index("method")
+    assert set(e.index) == {"lr", "lr_z"} and (e["n_cells"] == 3).all()

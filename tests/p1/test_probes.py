@@ -271,3 +271,25 @@ def test_l1_liblinear_hands_crawling_fits_to_saga(monkeypatch):
     assert ref.solver_ == "liblinear" and one.solver_ == "saga"
     f = _l1_objective(X, y, one.coef_, one.intercept_, C)
     assert f <= _l1_objective(X, y, ref.coef_, ref.intercept_, C) * (1 + 1e-2)
+
+
+def test_z_scored_lr_and_the_grid_edge_flag():
+    from saeprobe.p1.probes import Z_C_GRID, GridEdgeWarning, ZLRProbe
+
+    X, y = toy(300, 20, seed=5, sep=0.6, offset=50.0)
+    X[:, 1:] *= np.geomspace(1, 1e3, 19)  # wildly different feature scales
+    z = ZLRProbe().fit(X, y)
+    assert z.scale == "standardize" and z.Cs is None and len(z.cv_results_) == len(Z_C_GRID)
+    assert z.C_ in Z_C_GRID and z.c_at_edge_ == (z.C_ in (Z_C_GRID.max(), Z_C_GRID.min()))
+    from saeprobe.p1 import lr as lr_mod
+
+    lr_mod._EDGE_WARNED.discard("LRProbe")
+    with pytest.warns(GridEdgeWarning, match="the largest of its grid"):
+        edge = LRProbe(Cs=[1e-9, 1e-10, 1e-11]).fit(X, y)  # far too strong everywhere: the weakest wins
+    assert edge.c_at_edge_ and edge.C_ == 1e-9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GridEdgeWarning)  # once per process: no second warning
+        assert LRProbe(Cs=[1e-9, 1e-10, 1e-11]).fit(X, y).c_at_edge_
+    assert not LRProbe(Cs=[1.0]).fit(X, y).c_at_edge_  # nothing searched, nothing to flag
+    sae = SAETopKProbe(k=3, estimator=ZLRProbe(Cs=[10.0, 1.0, 0.1])).fit(*sparse_codes())
+    assert sae.c_at_edge_ in (True, False) and sae.estimator_.scale == "standardize"

@@ -4,11 +4,12 @@ import warnings
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from saeprobe.p1.probes import KNNProbe, LRProbe, PCAProbe, SAETopKProbe
+from saeprobe.p1.probes import KNNProbe, LRProbe, PCAProbe, SAETopKProbe, ZLRProbe
 
 # small grids keep the ~50 checks per estimator fast; the selection machinery is the same
 ESTIMATORS = [
     LRProbe(Cs=[1.0, 0.01]),
+    ZLRProbe(Cs=[1.0, 0.01]),
     PCAProbe(max_components=4),
     KNNProbe(max_k=5),
     SAETopKProbe(k=2, estimator=LRProbe(penalty="l2", Cs=[1.0, 0.01])),

@@ -73,7 +73,9 @@ def test_grid_configs_pooling_and_widths(tmp_profile):
     s = tmp_profile.p3
     pool = protocol.grid_configs(tmp_profile, _table(), which="pooling")
     assert pool[0] == Config("tfidf")
-    assert [c.label for c in pool[1:7]] == [f"hidden {p} L{lay}" for lay in (4, 8, 12) for p in ("last", "mean")]
+    assert [c.label for c in pool[1:13]] == [f"hidden {p} L{lay}{w}" for lay in (4, 8, 12) for w in ("", " wide-C")
+                                            for p in ("last", "mean")]
+    assert [c.wide_c for c in pool[1:5]] == [False, False, True, True]
     sae = [c for c in pool if c.kind == "sae"]
     n_forms = 7  # count/sum x {all, top20}, max, mean, last
     assert len(sae) == 2 * n_forms * len(s.binarize) and {c.sae for c in sae} == {"a4", "a12"}
@@ -81,12 +83,15 @@ def test_grid_configs_pooling_and_widths(tmp_profile):
     # notebook 42's hand-built list before the split: the same configurations, in the same order
     want = [Config("tfidf")]
     for layer in (4, 8, 12):
-        want += [Config("hidden", layer=layer, pooling="last"), Config("hidden", layer=layer, pooling="mean")]
+        want += [Config("hidden", layer=layer, pooling="last"), Config("hidden", layer=layer, pooling="mean"),
+                 Config("hidden", layer=layer, pooling="last", wide_c=True),
+                 Config("hidden", layer=layer, pooling="mean", wide_c=True)]
     for _, r in _table().iterrows():
         want += [Config("sae", int(r.layer), r["name"], int(r.width), "count", 0, 1.0),
                  Config("sae", int(r.layer), r["name"], int(r.width), "sum", 0, None)]
     assert widths == want
-    assert protocol.grid_configs(tmp_profile, _table().iloc[:0], which="widths") == want[:7]
+    assert protocol.grid_configs(tmp_profile, _table().iloc[:0], which="widths") == want[:13]
+    assert not any(c.wide_c for c in protocol.grid_configs(tmp_profile.replace(p3={"hidden_C_grid": None}), _table()))
     with pytest.raises(ValueError, match="which"):
         protocol.grid_configs(tmp_profile, _table(), which="nope")
 

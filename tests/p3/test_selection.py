@@ -52,3 +52,14 @@ def test_summary_row_mean_ci_paired_ci():
     ci = selection.paired_ci(a, b, n_boot=100)
     assert ci.n == 2 and ci.mean == pytest.approx(0.3)  # d3, d4 unpaired
     assert selection.paired_ci(a[["d3"]], b[["d4"]], n_boot=100) is None
+
+
+def test_select_flags_a_c_at_the_grid_edge():
+    import pandas as pd
+
+    rows = [{"dataset": "d", "config": cfg, "C": c, "val_f1": v, "test_f1": v}
+            for cfg, vals in (("edge", (0.9, 0.5, 0.4)), ("inside", (0.5, 0.9, 0.4)), ("two", (0.9, 0.5, None)))
+            for c, v in zip((0.01, 0.1, 1.0), vals) if v is not None]
+    sel = selection.select(pd.DataFrame(rows), "val").set_index("config")
+    assert bool(sel.loc["edge", "c_at_edge"]) and not bool(sel.loc["inside", "c_at_edge"])
+    assert not bool(sel.loc["two", "c_at_edge"])  # a two-value grid has no interior to miss
