@@ -71,7 +71,7 @@ if len(summary):
     piv = summary.pivot(index="regime", columns="quiver", values="mean")
     err_lo = piv - summary.pivot(index="regime", columns="quiver", values="lo")
     err_hi = summary.pivot(index="regime", columns="quiver", values="hi") - piv
-    piv.plot.bar(ax=axes[0], yerr=[err_lo.T.values, err_hi.T.values], capsize=3, rot=20)
+    piv.plot.bar(ax=axes[0], yerr=np.stack([err_lo.T.values, err_hi.T.values], axis=1), capsize=3, rot=20)
     axes[0].set_ylabel("mean test ROC-AUC (95 % CI)")
     axes[0].set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
     for i, (against, d) in enumerate(delta.groupby("against", sort=False)):

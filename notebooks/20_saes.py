@@ -48,7 +48,7 @@ from IPython.display import Markdown, display
 from saeprobe import load_profile, saes
 from saeprobe.core.models import load_profile_model
 from saeprobe.p1 import features as F1
-from saeprobe.p2 import matching as P2seeds
+from saeprobe.p2 import seeds as P2seeds
 from saeprobe.p3 import features as P3features
 
 GENERATED = Path("..") / "book" / "_generated"  # tidy tables next to the executed notebooks
@@ -165,7 +165,8 @@ display(Markdown(
     f"CE measured on {int(out['n_ce_texts'].min())} held-out texts ({n_tok:,} tokens). "
     + (f"**Below target** ({len(below)} of {len(out)}): " + ", ".join(
         f"{r['name']} ({r['used_by']}: {r['ce_recovered']:.2f} [{r['ce_recovered_lo']:.2f}, {r['ce_recovered_hi']:.2f}])"
-        for _, r in below.iterrows()) + ". Every page that uses one of these says so next to its verdict."
+        for _, r in below.iterrows()) + ". A verdict a page draws from one of these rests on an SAE below its target "
+       "(the `used_by` column says which papers' pages use it)."
        if len(below) else f"Every SAE meets its target (P1's >= 0.85, the others >= 0.70).")))
 
 # %%

@@ -173,6 +173,12 @@ def _validate(prof: Profile, source: str) -> Profile:
     for layer in p3.layers or ():
         if layer not in prof.layers:
             raise SettingsError(f"{source}: p3.layers: {layer} is not a profile layer {list(prof.layers)}")
+    lad = prof.sae.ladder
+    if prof.sae.saes and not 0 <= lad.entry < len(prof.sae.saes):
+        raise SettingsError(f"{source}: sae.ladder.entry: {lad.entry} is not an index of sae.saes (0..{len(prof.sae.saes) - 1})")
+    if any(f <= 0 for f in lad.fractions + lad.extra_fractions):
+        raise SettingsError(f"{source}: sae.ladder: token fractions must be > 0")
+    _resolve(lad.p3_datasets, "sae.ladder.p3_datasets", source)
     for i, entry in enumerate(prof.sae.saes):
         for layer in entry.layers or ():
             if layer not in prof.layers:

@@ -24,7 +24,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-__all__ = ["ARCH_ALIASES", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings", "P1Settings",
+__all__ = ["ARCH_ALIASES", "LadderSettings", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings", "P1Settings",
            "P2Settings", "CrossModelSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
 
 P1_METHODS = ("lr", "lr_z", "pca", "knn", "xgb", "mlp")
@@ -120,6 +120,22 @@ class SAEEntry:
 
 
 @dataclass(frozen=True)
+class LadderSettings:
+    """``sae.ladder``: the quality ladder -- the main SAE (``sae.saes[entry]`` at the main layer)
+    retrained at several fractions of its token budget, ``seeds`` each, and every paper's verdict
+    measured on each rung (notebook 21). ``extra_fractions`` (e.g. 4x the budget) run only with
+    ``include_extra: true`` (they cost the most)."""
+
+    fractions: tuple[float, ...] = (0.0625, 0.25, 1.0)
+    extra_fractions: tuple[float, ...] = (4.0,)
+    include_extra: bool = False
+    seeds: tuple[int, ...] = (0, 1)
+    entry: int = 0
+    p1_ks: tuple[int, ...] = (16, 128)
+    p3_datasets: tuple[str, ...] | None = None  # None: P3's binary datasets
+
+
+@dataclass(frozen=True)
 class SAESettings:
     """``sae:`` -- where the SAEs come from. ``source: local`` trains our own (offline); ``hub`` loads
     ``hub`` (``{layer or label: "release/sae_id"}``) with hub access."""
@@ -129,6 +145,7 @@ class SAESettings:
     corpus: CorpusSettings = CorpusSettings()
     train: TrainSettings = TrainSettings()
     saes: tuple[SAEEntry, ...] = ()
+    ladder: LadderSettings = LadderSettings()
 
 
 # ----------------------------------------------------------------------------- p1:
@@ -162,6 +179,8 @@ class P1Settings:
     regime_sae_widths: tuple[int, ...] | None = None  # non-standard regimes: SAEs of these widths only
     min_test: int = 100  # P1 keeps >= 100 test rows (smaller only for tiny smoke subsets)
     n_jobs: int = 2
+    cola_max_eval: int | None = None  # dataset debugging: relabelled CoLA sentences used (None: all 1,000)
+    cola_max_train: int | None = None  # ... and CoLA training rows (None: every other row)
 
     @property
     def regime_methods_or_default(self) -> tuple[str, ...]:

@@ -224,6 +224,7 @@ def run_regime(
     dedup: bool = False,
     n_jobs: int = 2,
     progress: bool = True,
+    table: str | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) every cell of one regime; write and return ``<out_dir>/<regime>[_dedup].parquet``.
 
@@ -235,6 +236,9 @@ def run_regime(
         features: ``(dataset, source, ood=False) -> X [n_rows, d]`` (dense or CSR).
         out_dir: results folder; cells live in ``out_dir/cells/<regime>/``.
         n_jobs: joblib workers (groups of cells sharing one feature matrix run in parallel).
+        table: name of the parquet table written (default ``<regime>[_dedup]``): a page that runs a
+            different grid over the same cells (e.g. the SAE ladder) names its own table and still
+            reuses every finished cell.
 
     Returns: the tidy table (columns :data:`COLUMNS`), one row per cell, sorted.
     Attribute ``df.attrs["n_computed"]`` says how many cells this call computed (0 on a full resume).
@@ -270,7 +274,7 @@ def run_regime(
             bar.update(len(recs))
         bar.close()
     df = _table(rows)
-    name = f"{regime}_dedup" if dedup else regime
+    name = table or (f"{regime}_dedup" if dedup else regime)
     atomic_write_parquet(df, out_dir / f"{name}.parquet")
     df.attrs["n_computed"] = n_todo
     return df
