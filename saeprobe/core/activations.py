@@ -77,11 +77,8 @@ def hook_layer(model, hook: str) -> int:
                      f"'blocks.{n // 2}.hook_resid_post' (see model.hook_dict for all names)")
 
 
-def tokenize(model, texts: Sequence[str], max_len: int) -> list[list[int]]:
-    """Token ids per text, BOS first, left-truncated to ``max_len`` keeping BOS and the last tokens.
-
-    Raises ``ValueError`` for an empty list, a non-string or an empty/whitespace-only text.
-    """
+def _check_texts(texts) -> None:
+    """One-line ValueError for one string, an empty list, a non-string or an empty text."""
     if isinstance(texts, str):
         raise ValueError("texts must be a list of strings, not one string: wrap it as [text]")
     if len(texts) == 0:
@@ -91,6 +88,14 @@ def tokenize(model, texts: Sequence[str], max_len: int) -> list[list[int]]:
             raise ValueError(f"text {i} is {type(t).__name__}, not str: convert or drop it")
         if not t.strip():
             raise ValueError(f"text {i} is empty: drop it or give it content before extracting")
+
+
+def tokenize(model, texts: Sequence[str], max_len: int) -> list[list[int]]:
+    """Token ids per text, BOS first, left-truncated to ``max_len`` keeping BOS and the last tokens.
+
+    Raises ``ValueError`` for an empty list, a non-string or an empty/whitespace-only text.
+    """
+    _check_texts(texts)
     if max_len < 2:
         raise ValueError(f"max_len must be >= 2 (BOS + one token), got {max_len}")
     tok = model.tokenizer
@@ -273,13 +278,40 @@ def dataset_activations(profile, dataset: str, *, hook: str | None = None, reduc
     of this dataset is computed in one pass and stored, so later calls for them hit the cache.
     The model is loaded only on a miss.
     """
-    hook = hook or profile.hook_name()
+    if not isinstance(dataset, str):
+        raise TypeError(f"dataset_activations takes a dataset name (e.g. '87_glue_cola'), got {type(dataset).__name__}; "
+                        "for your own texts call saeprobe.core.activations.text_activations(profile, texts)")
     ds = _dataset_texts(profile, dataset, ood)
-    texts_sha = digest_texts(ds.texts)
+    return _cached_acts(profile, ds.name, ds.texts, hook=hook, reducer=reducer, ood=ood, model=model,
+                        progress=progress)
+
+
+def text_activations(profile, texts: Sequence[str], *, hook: str | None = None, reducer: str = "last",
+                     model=None, progress: bool = True) -> torch.Tensor:
+    """Activations of your own ``texts`` at the profile's hook (default: main layer) and context
+    length: ``FloatTensor [n_texts, d_model]`` (``reducer``: ``last`` token, or ``mean`` / ``max`` over
+    the non-BOS tokens), in the order given.
+
+    Cached like a dataset, keyed by a digest of the texts (every profile hook and reducer in one
+    pass; written atomically, validated on load), so a second call with the same texts costs
+    nothing. The model is loaded only on a miss; a progress bar shows the pass.
+    """
+    if isinstance(texts, str):
+        raise TypeError("text_activations takes a list of texts (for one text pass [text]); for a P1 dataset use "
+                        "dataset_activations(profile, name)")
+    _check_texts(texts)
+    texts = list(texts)
+    return _cached_acts(profile, f"texts-{digest_texts(texts)[:16]}", texts, hook=hook, reducer=reducer, ood=False,
+                        model=model, progress=progress)
+
+
+def _cached_acts(profile, name: str, texts: list[str], *, hook, reducer, ood, model, progress) -> torch.Tensor:
+    hook = hook or profile.hook_name()
+    texts_sha = digest_texts(texts)
     identity = models.expected_identity(profile.model) if model is None \
         else models.model_identity(model)
     if identity is not None:
-        path, fields = _entry(profile, ds.name, hook, reducer, ood, texts_sha, len(ds.texts), identity)
+        path, fields = _entry(profile, name, hook, reducer, ood, texts_sha, len(texts), identity)
         hit = load_checked(path, {"key": fields["key"]})
         if hit is not None:
             return hit[0]["acts"]
@@ -288,13 +320,13 @@ def dataset_activations(profile, dataset: str, *, hook: str | None = None, reduc
     hooks = list(dict.fromkeys(profile.hooks + [hook])) if hook in profile.hooks else [hook]
     reducers = list(dict.fromkeys(list(DEFAULT_REDUCERS) + [reducer]))
     t0 = time.perf_counter()
-    out = extract(model, ds.texts, hooks, max_len=profile.max_len, batch_size=profile.batch_size,
+    out = extract(model, texts, hooks, max_len=profile.max_len, batch_size=profile.batch_size,
                   reducers=reducers, progress=progress)
     secs = time.perf_counter() - t0
-    n_tokens = sum(len(r) for r in tokenize(model, ds.texts, profile.max_len))
+    n_tokens = sum(len(r) for r in tokenize(model, texts, profile.max_len))
     for h in hooks:
         for r in reducers:
-            path, fields = _entry(profile, ds.name, h, r, ood, texts_sha, len(ds.texts), identity)
+            path, fields = _entry(profile, name, h, r, ood, texts_sha, len(texts), identity)
             atomic_save(path, {"acts": out[h][r]}, {**fields, "n_tokens": n_tokens, "seconds": secs})
     return out[hook][reducer]
 

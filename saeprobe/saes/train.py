@@ -21,6 +21,7 @@ Profile ``sae:`` section (see ``saeprobe/profiles/*.yaml``)::
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import time
@@ -215,7 +216,7 @@ def _trained_entry(profile: Any, spec: SAESpec, identity: str, hook: str) -> tup
 
 def get_sae(
     profile: Any,
-    spec: SAESpec | None = None,
+    spec: SAESpec | str | None = None,
     *,
     model: Any = None,
     progress: bool = True,
@@ -223,7 +224,8 @@ def get_sae(
     retrain: bool = False,
     **select: Any,
 ) -> Any:
-    """The profile's SAE for ``spec`` (or the first spec matching ``select``, e.g. ``arch="topk", seed=1``).
+    """The profile's SAE for ``spec`` -- an :class:`SAESpec`, a name from ``sae_specs(profile)`` such as
+    ``"topk-w4096-k32-s0-L12"``, or None for the first spec matching ``select`` (``arch="topk", seed=1``).
 
     Loads it from the cache under ``profile.home_dir/saes/trained`` when a valid copy exists (without
     loading the model when ``model`` is None and its identity is known offline), otherwise trains it (on the cached corpus), measures its quality metrics and saves it.
@@ -231,6 +233,13 @@ def get_sae(
     training history).
     """
 
+    if isinstance(spec, str):  # by name, e.g. "topk-w4096-k32-s0-L12" (see sae_specs(profile))
+        by_name = {s.name: s for s in sae_specs(profile)}
+        if spec not in by_name:
+            close = difflib.get_close_matches(spec, list(by_name), n=3)
+            raise ValueError(f"profile {profile.name!r} has no SAE named {spec!r}"
+                             + (f"; did you mean {', '.join(close)}?" if close else f"; its SAEs: {sorted(by_name)}"))
+        spec = by_name[spec]
     if spec is None:
         cands = select_specs(profile, **select)
         if not cands:
@@ -264,6 +273,11 @@ def get_sae(
     }
     if metrics:  # reconstruction on the held-out tokens; CE loss recovered with CIs: saes.quality_table
         man["metrics"] = sae_quality(sae, corpus)
+        if progress and not no_bar(progress):
+            m = man["metrics"]
+            print(f"trained {spec.name} on {man['tokens_seen']:,} tokens in {hist['train_seconds']:.0f} s: held-out FVE "
+                  f"{m['fve']:.3f}, L0 {m['l0']:.1f}, dead {m['dead_frac']:.1%} (CE loss recovered: "
+                  "saeprobe.saes.quality_table); cached for next time", flush=True)
     save_sae(sae, folder, man)
     return load_sae(folder, model, hook=hook)
 
