@@ -105,3 +105,11 @@ def test_each_paper_package_names_its_paper(pkg, paper):
 
     mod = importlib.import_module(f"saeprobe.{pkg}")
     assert paper in (mod.__doc__ or "")
+
+
+def test_test_file_names_are_unique():
+    """pytest imports test modules by basename (rootdir-relative, no packages): two test files with the
+    same name in different folders break collection."""
+    names = [p.name for p in (PKG.parent / "tests").rglob("test_*.py")]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    assert not dup, dup
