@@ -86,8 +86,9 @@ class SAEEntry:
     arch: str
     width: int
     k: int | None = None
-    l1_coefficient: float | None = None
-    target_l0: float | None = None
+    # int | float: a whole number stays an int, as written (it is part of the SAE's cache key)
+    l1_coefficient: int | float | None = None
+    target_l0: int | float | None = None
     matryoshka_widths: tuple[int, ...] | None = None
     seeds: tuple[int, ...] = (0,)
     layers: tuple[int, ...] | None = None

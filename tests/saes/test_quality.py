@@ -99,3 +99,15 @@ def test_spec_keys_of_older_saes_are_unchanged():
     assert "aux_coefficient" not in d and "decoder_init_norm" not in d and "matryoshka_widths" not in d
     assert SAESpec(arch="topk", width=64, k=8, aux_coefficient=0.0).to_dict()["aux_coefficient"] == 0.0
     assert SAESpec(arch="matryoshka", width=64, k=8).to_dict()["matryoshka_widths"] == (8, 16, 64)
+
+
+def test_whole_number_sparsity_keeps_its_cache_key():
+    """A YAML ``target_l0: 32`` stays the int 32 (the key SAEs were trained under), 32.5 stays a float."""
+    from saeprobe import saes
+    from saeprobe.core.config import load_profile
+
+    prof = load_profile("cpu")
+    jr = [s for s in saes.sae_specs(prof) if s.arch == "jumprelu"][0]
+    assert type(jr.target_l0) is int and jr.to_dict()["target_l0"] == 32
+    p2 = load_profile("cpu", sae={"saes": [{"arch": "jumprelu", "width": 64, "target_l0": 32.5}]})
+    assert type(saes.sae_specs(p2)[0].target_l0) is float
