@@ -33,10 +33,13 @@ RECIPES = {  # SAESpec overrides on top of the profile's sae.train
     "base": {},
     "lr_1e-3": {"lr": 1e-3},
     "lr_1e-2": {"lr": 1e-2},
+    "bs_256": {"batch_size": 256},
+    "bs_256_lr_1e-3": {"batch_size": 256, "lr": 1e-3},
     "bs_4096": {"batch_size": 4096},
     "bs_4096_lr_1e-2": {"batch_size": 4096, "lr": 1e-2},
     "no_decay": {"lr_decay_frac": 0.0},
     "no_aux": {"aux_coefficient": 0.0},
+    "dec_init_1": {"decoder_init_norm": 1.0},
     "batchtopk": {"arch": "batchtopk"},
 }
 

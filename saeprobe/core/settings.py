@@ -168,6 +168,7 @@ class P1Settings:
     sae_ks_standard: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
     sae_ks_other: tuple[int, ...] = (16, 128)
     sae_archs: tuple[str, ...] | None = None  # main-layer seed-0 SAEs used; None: every one
+    sae_k: int | None = None  # ... of this TopK-family k only (P1's SAEs are dense); None: any sparsity
     sae_ranking: Literal["raw", "normalized"] = "normalized"
     sae_penalty: Literal["l1", "l2"] = "l1"
     sae_binarize: bool = False
@@ -232,6 +233,7 @@ class P3Settings:
     binarize: tuple[float | None, ...] = (None, 0.0, 1.0)
     widths: tuple[int, ...] | None = None
     arch: str | None = None
+    sae_k: int | None = None  # only SAEs of this TopK-family k (MOSAIC's canonical L0); None: any
     main_width: int | None = None
     C_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
     hidden_C_grid: tuple[float, ...] | None = None  # the hidden-state baseline at full strength (None: off)

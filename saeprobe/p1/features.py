@@ -22,10 +22,11 @@ __all__ = ["main_sae_specs", "P1Features", "load_features", "regime_splits", "us
 
 def main_sae_specs(profile) -> list:
     """The SAEs P1's pages probe with: seed 0, at the main layer, of the architectures in
-    ``p1.sae_archs`` (None: every one), in the profile's order."""
-    archs = profile.p1.sae_archs
+    ``p1.sae_archs`` (None: every one) and of TopK-family ``k == p1.sae_k`` (None: any), in the
+    profile's order."""
+    archs, k = profile.p1.sae_archs, profile.p1.sae_k
     return [s for s in saes_pkg.sae_specs(profile) if s.seed == 0 and s.layer in (None, profile.main_layer)
-            and (not archs or s.arch in archs)]
+            and (not archs or s.arch in archs) and (k is None or s.k == k)]
 
 
 @dataclass

@@ -101,7 +101,7 @@ def sae_table(profile) -> pd.DataFrame:
     if not specs:
         return pd.DataFrame(columns=["layer", "width", "arch", "name", "spec", "main"])
     arch = s.arch or specs[0].arch
-    specs = [x for x in specs if x.arch == arch]
+    specs = [x for x in specs if x.arch == arch and (s.sae_k is None or x.k == s.sae_k)]
     if s.widths:
         specs = [x for x in specs if x.width in set(s.widths)]
     best: dict[tuple, Any] = {}

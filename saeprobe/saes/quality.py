@@ -140,3 +140,19 @@ def quality_table(profile, saes: dict[str, Any], corpora: dict[str, Any], model:
             atomic_write_json(path, rec, sort_keys=True)
         rows.append(rec)
     return pd.DataFrame(rows).drop(columns="key")
+
+
+def quality_note(table: pd.DataFrame, *, target: float = 0.70, what: str = "this page's verdicts") -> str:
+    """One markdown sentence on whether the SAEs of ``table`` (rows of :func:`quality_table`) reach
+    ``target`` CE loss recovered: each one's value with its CI, and -- plainly -- which fall below,
+    so a page never draws a conclusion from a weak SAE without saying so."""
+    if not len(table):
+        return f"No SAE quality was measured for {what}."
+    parts = [f"{r['sae']} {r['ce_recovered']:.2f} [{r['ce_recovered_lo']:.2f}, {r['ce_recovered_hi']:.2f}]"
+             for _, r in table.iterrows()]
+    below = table[table.ce_recovered < target]
+    head = f"**SAE quality behind {what}** (CE loss recovered on held-out text, 95 % CI over texts): " + "; ".join(parts) + ". "
+    if not len(below):
+        return head + f"Every one reaches the book's bar of {target:.2f}."
+    return head + (f"**{len(below)} of {len(table)} fall below the bar of {target:.2f}** "
+                   f"({', '.join(below.sae)}): the verdicts that rest on them are about SAEs weaker than the papers'.")

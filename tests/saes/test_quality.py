@@ -111,3 +111,16 @@ def test_whole_number_sparsity_keeps_its_cache_key():
     assert type(jr.target_l0) is int and jr.to_dict()["target_l0"] == 32
     p2 = load_profile("cpu", sae={"saes": [{"arch": "jumprelu", "width": 64, "target_l0": 32.5}]})
     assert type(saes.sae_specs(p2)[0].target_l0) is float
+
+
+def test_quality_note_names_the_saes_below_the_bar():
+    import pandas as pd
+
+    from saeprobe.saes import quality_note
+
+    t = pd.DataFrame({"sae": ["a", "b"], "ce_recovered": [0.9, 0.5], "ce_recovered_lo": [0.85, 0.4],
+                      "ce_recovered_hi": [0.95, 0.6]})
+    note = quality_note(t, target=0.7)
+    assert "1 of 2 fall below" in note and "(b)" in note and "a 0.90 [0.85, 0.95]" in note
+    assert "Every one reaches" in quality_note(t.iloc[:1], target=0.7)
+    assert "No SAE quality" in quality_note(t.iloc[:0])
