@@ -10,11 +10,14 @@
   module's ``automodule`` with its members: the API reference comes from the docstrings
   (``:no-submodules:``: the package's own module only). A reference to a re-exported name
   (``saeprobe.saes.get_sae``) resolves to where it is documented (``saeprobe.saes.train.get_sae``).
+* The download button of every executed notebook page gets the ``download`` attribute (a file, not
+  a tab of JSON, when the book is served).
 """
 from __future__ import annotations
 
 import json
 import pkgutil
+import re
 from importlib import import_module
 from pathlib import Path
 
@@ -166,8 +169,25 @@ def _resolve_reexport(app, env, node, contnode):
     return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], new, node, contnode)
 
 
+_DOWNLOAD = re.compile(r'(<a href="[^"]+\.ipynb")( target="_blank" class="[^"]*btn-download-source-button)')
+
+
+def _download_attribute(app, exc):
+    """Give every notebook page's download link (sphinx-book-theme's ``.ipynb`` button) the
+    ``download`` attribute: served over http the executed notebook is saved as a file; opened from
+    ``file://`` (where browsers ignore the attribute) it opens in a new tab, from which it can be saved."""
+    if exc is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new = _DOWNLOAD.sub(r"\1 download\2", text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign)
+    app.connect("build-finished", _download_attribute)
     app.connect("missing-reference", _resolve_reexport)
     app.add_directive("saeprobe-timings", TimingsDirective)
     app.add_directive("saeprobe-api", ApiDirective)
