@@ -100,7 +100,7 @@ class TimingsDirective(SphinxDirective):
         if not only:
             total = sum(r["seconds"] for r in rows)
             profiles = sorted({r["profile"] for r in rows})
-            out.append(nodes.paragraph(text=f"{len(rows)} executed notebooks, {total:,.0f} s ({total / 60:,.1f} min) "
+            out.append(nodes.paragraph(text=f"{len(rows)} executed notebook{'s' if len(rows) > 1 else ''}, {total:,.0f} s ({total / 60:,.1f} min) "
                                             f"in all; profile{'s' if len(profiles) > 1 else ''} "
                                             f"{', '.join(profiles)}."))
         return out
@@ -169,7 +169,7 @@ def _resolve_reexport(app, env, node, contnode):
     return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], new, node, contnode)
 
 
-_DOWNLOAD = re.compile(r'(<a href="[^"]+\.ipynb")( target="_blank" class="[^"]*btn-download-source-button)')
+_DOWNLOAD = re.compile(r'(<a href="[^"]+\.ipynb")(\s+target="_blank"\s+class="[^"]*btn-download-source-button)')
 
 
 def _download_attribute(app, exc):
