@@ -287,7 +287,7 @@ glue("lab_verdict", verdict, display=False)
 
 # %% [markdown]
 # ```{admonition} Checkpoint 3
-# With SAE `{glue:text}`lab_sae_name`` and $k$ = {glue:text}`lab_k` you should see a test AUC ≈
+# With SAE {glue:text}`lab_sae_name` and $k$ = {glue:text}`lab_k` you should see a test AUC ≈
 # {glue:text}`lab_sae_auc:.2f` (95 % CI {glue:text}`lab_sae_lo:.2f` to {glue:text}`lab_sae_hi:.2f`).
 # LR minus SAE probe: {glue:text}`lab_diff:+.3f` {glue:text}`lab_diff_ci`, so
 # {glue:text}`lab_verdict`.
@@ -454,7 +454,7 @@ glue("lab_p2_tok_hi", analysis.P2_PAPER["shared_by_tokens"][80e9], display=False
 
 # %% [markdown]
 # ```{admonition} Checkpoint 4
-# For `{glue:text}`lab_pair`` you should see a shared fraction ≈ {glue:text}`lab_shared:.2f`
+# For {glue:text}`lab_pair` you should see a shared fraction ≈ {glue:text}`lab_shared:.2f`
 # (decoder-only {glue:text}`lab_shared_dec:.2f`). Of the latents your probe chose with the first
 # seed, a fraction {glue:text}`lab_chosen_shared:.2f` are shared, and
 # {glue:text}`lab_overlap:.2f` have their partner among the second seed's choices (chance:
