@@ -54,3 +54,14 @@ def test_citation_cff_and_bibliography_name_the_three_papers():
         assert f"`{key}`" in (REPO / "book" / "intro.md").read_text(), f"the intro does not cite {key}"
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["bibtex_bibfiles"] == ["book/references.bib"]
+
+
+def test_every_module_imports_without_loading_a_model():
+    """autodoc imports every module for the API pages: none may load the model at import."""
+    import importlib
+
+    from saeprobe.core import models
+
+    for m in saeprobe_pages.package_modules("saeprobe"):
+        importlib.import_module(m)
+    assert not models._MODEL_CACHE, "a module loaded the model at import time"
