@@ -63,6 +63,8 @@ class LRProbe(BinaryProbe):
         mid-range C on SAE codes (measured in ``benchmarks/probes.py``: 10-30x slower per grid).
     random_state : solver seed (saga's sampling, liblinear's coordinate order).
 
+    Notes
+    -----
     Fitted attributes: ``coef_`` [d] and ``intercept_`` (float) in the *original* feature space,
     ``C_`` (chosen C, P1 units), ``c_at_edge_`` (C is the grid's largest or smallest, after a
     search over more than two values; a :class:`GridEdgeWarning` says so), ``val_auc_``,

@@ -21,10 +21,10 @@ _FORWARDED = ("C_", "c_at_edge_", "val_auc_", "best_params_", "cv_results_", "n_
 
 
 def rank_latents(X, y01, ranking: str = "normalized") -> np.ndarray:
-    """Rank SAE latents by |mean(class 1) - mean(class 0)| on the given (training!) rows.
+    """Rank SAE latents by ``|mean(class 1) - mean(class 0)|`` on the given (training!) rows.
 
     ``X``: [n, d_sae] dense or sparse codes; ``y01``: [n] in {0, 1}. ``ranking="raw"`` is P1's
-    original rule; ``"normalized"`` first divides each latent by its mean non-zero |activation|
+    original rule; ``"normalized"`` first divides each latent by its mean non-zero ``|activation|``
     (``sae-probes``' ``mean_act_normalization``, adopted in P1's rebuttal). Returns all latent
     indices, best first (ties broken by index).
     """
@@ -62,6 +62,8 @@ class SAETopKProbe(BinaryProbe):
     estimator : the probe fitted on the chosen latents (cloned); None = P1's
         ``LRProbe(penalty="l1")`` (liblinear, saga where it crawls; see :class:`LRProbe`).
 
+    Notes
+    -----
     Fitted: ``latents_`` (int array [k], best first), ``estimator_`` (the fitted clone), and the
     estimator's ``C_``, ``val_auc_``, ``best_params_`` (plus ``k``), ``cv_results_``, ``n_splits_``,
     ``searched_``, ``n_iter_``, ``solver_`` where it has them.

@@ -266,3 +266,78 @@ def test_no_progress_bar_text_in_pages(visited):
     bar = re.compile(r"\d+/\d+ \[\d\d:\d\d<|\d+(\.\d+)?(it|s)/(s|it)\]")
     for rel, info in visited.items():
         assert not bar.search(info["text"]), f"{rel}: progress-bar text rendered: {bar.search(info['text'])[0]!r}"
+
+
+# ------------------------------------------------------------------ course track and reference pages
+def test_lab_page_has_checkpoints_and_exercises(visited, built_book):
+    lab = visited["book/_generated/50_lab.html"]
+    assert lab["text"].count("Checkpoint") >= 4, "the lab's checkpoint boxes are missing"
+    assert lab["pasted"] and all(lab["pasted"]), f"lab glue missing: {lab['pasted']}"
+    html = (built_book / "book" / "_generated" / "50_lab.html").read_text()
+    n_ex = html.count('class="exercise admonition"')
+    assert n_ex >= 5, f"sphinx-exercise boxes missing on the lab page ({n_ex})"
+    assert html.count('class="solution dropdown admonition"') == n_ex, "every exercise has a folded solution"
+
+
+def test_api_page_lists_known_functions(visited, built_book):
+    page = visited["book/api/p1.html"]
+    assert "fit_probe" in page["text"] and "TextProbe" in page["text"]
+    html = (built_book / "book" / "api" / "p1.html").read_text()
+    assert 'id="saeprobe.p1.texts.fit_probe"' in html, "autodoc did not document saeprobe.p1.texts.fit_probe"
+    core = (built_book / "book" / "api" / "core.html").read_text()
+    assert 'id="saeprobe.core.activations.text_activations"' in core
+
+
+def test_timings_page_has_one_row_per_executed_notebook(built_book):
+    html = (built_book / "book" / "timings.html").read_text()
+    table = re.search(r'<table[^>]*saeprobe-timings.*?</table>', html, re.S)
+    assert table, "the timings table is missing"
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(0).split("<tbody>")[1], re.S)
+    executed = [e.name for e in book.list_entries(WORK) if (WORK / "book" / "_generated" / f"{e.name}.ipynb").exists()]
+    assert len(rows) == len(executed), (len(rows), executed)
+    for name, row in zip(executed, rows):
+        assert name in row and "smoke" in row, row
+
+
+def test_bibliography_resolves(visited, built_book):
+    bib = visited["book/bibliography.html"]
+    for title in ("Are Sparse Autoencoders Useful?", "Sparse Autoencoders Trained on the Same Data",
+                  "Sparse Autoencoder Features for Classifications"):
+        assert title.lower() in bib["text"].replace("\n", " ").lower(), title  # the style sentence-cases titles
+    for page in ("book/intro.html", "book/p1.html", "book/p2.html", "book/p3.html"):
+        cites = [h for h in visited[page]["links"] if "bibliography.html#" in h]
+        assert cites, f"{page} cites nothing"
+        ids = set(re.findall(r'id="([^"]+)"', (built_book / "book" / "bibliography.html").read_text()))
+        assert all(h.split("#", 1)[1] in ids for h in cites), cites
+
+
+def test_download_button_for_every_executed_notebook(built_book, server, browser):
+    """Every notebook page links its executed .ipynb (in _sources/); served, the button downloads it;
+    from file:// the browser opens it in a new tab (file pages ignore the download attribute)."""
+    import json
+
+    for e in book.list_entries(WORK):
+        html = (built_book / "book" / "_generated" / f"{e.name}.html").read_text()
+        m = re.search(r'<a href="([^"]+\.ipynb)" download\s+target="_blank"\s+class="[^"]*btn-download-source-button', html)
+        assert m, f"{e.name}: no download link"
+        target = (built_book / "book" / "_generated" / m.group(1)).resolve()
+        assert json.loads(target.read_text())["cells"], f"{e.name}: {target} is not an executed notebook"
+    page_rel = "book/_generated/50_lab.html"
+    for url in (urljoin(server, page_rel), (built_book / page_rel).resolve().as_uri()):
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.goto(url, wait_until="load", timeout=120_000)
+        page.click("button[aria-label='Download this page']")
+        got = {}
+        page.on("download", lambda d: got.setdefault("download", d))
+        context.on("page", lambda p: got.setdefault("tab", p))
+        page.click("a.btn-download-source-button")
+        page.wait_for_timeout(3000)
+        if url.startswith("http"):
+            assert "download" in got and got["download"].suggested_filename == "50_lab.ipynb", got
+            assert json.loads(Path(got["download"].path()).read_text())["cells"]
+        else:
+            assert "tab" in got, got
+            got["tab"].wait_for_load_state()
+            assert json.loads(got["tab"].evaluate("document.body.innerText"))["cells"]
+        context.close()
