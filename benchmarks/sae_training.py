@@ -104,6 +104,7 @@ def main(argv=None) -> int:
                                **{m: q[m] for m in ("fve", "l0", "dead_frac", "ce_recovered", "ce_recovered_lo",
                                                     "ce_recovered_hi", "ce_delta", "n_ce_tokens")})
                     rows.append(row)
+                    _partial(rows, a.out)  # a killed run keeps what it measured
                     print(f"  {recipe:16s} w{width} k{k} {tokens:>9,} tok {row['train_s']:>7.1f} s  FVE {row['fve']:.3f}  "
                           f"CE rec {row['ce_recovered']:.3f} [{row['ce_recovered_lo']:.3f}, {row['ce_recovered_hi']:.3f}]  "
                           f"L0 {row['l0']:.1f} dead {row['dead_frac']:.3f}", flush=True)
@@ -130,6 +131,17 @@ def main(argv=None) -> int:
     _plot(df, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
+
+
+def _partial(rows, out):
+    """Write the rows measured so far (atomically: temp file + rename) to ``<out>.partial.csv``."""
+    import pandas as pd
+
+    path = Path(out).with_suffix(".partial.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pd.DataFrame(rows).to_csv(tmp, index=False)
+    os.replace(tmp, path)
 
 
 def _plot(df, path):
