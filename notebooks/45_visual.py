@@ -43,10 +43,8 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import load_profile
-from saeprobe.p3 import select
 from saeprobe.p3.settings import MOSAIC_VISUAL, visual_settings
-from saeprobe.p3.visual import (heldout_predictions, paired_bootstrap_f1, run_visual, visual_available,
-                                visual_configs)
+from saeprobe.p3.visual import run_visual, summarize_visual, visual_available
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
@@ -68,17 +66,9 @@ display(pd.DataFrame({
 # %%
 if av.available:
     res, feats = run_visual(prof, progress=False)
-    sel = select(res, "val")
-    by_test = select(res, "test").set_index("config").test_f1
-    sel = sel.assign(test_selected_f1=sel.config.map(by_test)).sort_values("val_f1", ascending=False)
+    out = summarize_visual(prof, res, feats)
+    sel, best, hid, cmp = out["table"], out["best"], out["hidden"], out["compare"]
     display(sel[["config", "C", "val_f1", "test_f1", "test_selected_f1", "c_at_edge"]].round(3))
-    configs = {c.label: c for c in visual_configs(prof, feats.d_sae)}
-    sae_rows, hid = sel[sel.features == "sae"], sel[sel.features == "hidden"].iloc[0]
-    best = sae_rows.iloc[0]  # the SAE configuration with the best validation F1
-    yt, p_sae = heldout_predictions(prof, feats, configs[best.config], best.C)
-    _, p_hid = heldout_predictions(prof, feats, configs[hid.config], hid.C)
-    cmp = paired_bootstrap_f1(yt, p_sae, p_hid, n_boot=prof.p3.n_boot, seed=prof.p3.seed)
-    verdict = ("beat" if cmp["lo"] > 0 else "trail" if cmp["hi"] < 0 else "cannot be told apart from")
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(sel) + 1))
     ax.barh(sel.config, sel.test_f1, color=["C0" if f == "sae" else "C1" for f in sel.features])
     ax.set_xlabel("test macro F1 (C chosen on validation)")
@@ -92,7 +82,7 @@ if av.available:
     glue("p3_45_hidden_f1", float(hid.test_f1), display=False)
     glue("p3_45_diff_lo", cmp["lo"], display=False)
     glue("p3_45_diff_hi", cmp["hi"], display=False)
-    glue("p3_45_verdict", verdict, display=False)
+    glue("p3_45_verdict", out["verdict"], display=False)
 else:
     for k in ("n_images", "n_classes", "best_f1", "hidden_f1", "diff_lo", "diff_hi"):
         glue(f"p3_45_{k}", float("nan"), display=False)

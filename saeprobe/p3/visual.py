@@ -47,6 +47,7 @@ from saeprobe.core.cache import atomic_save, key_for, load_checked
 from saeprobe.core.config import no_bar
 from saeprobe.p3.features import _csr_from, _csr_tensors, binarize, pool_text
 from saeprobe.p3.protocol import Config, c_path, profile_split, prune_columns, standardize
+from saeprobe.p3.selection import select
 from saeprobe.p3.settings import MOSAIC_VERSION, feature_forms, settings, visual_settings
 from saeprobe.p3.transfer import Availability
 
@@ -346,19 +347,51 @@ def heldout_predictions(profile, feats: VisualFeatures, c: Config, C: float) -> 
     return y[test], m.predict(X[test])
 
 
-def paired_bootstrap_f1(y_true, pred_a, pred_b, *, n_boot: int = 2000, seed: int = 42) -> dict[str, Any]:
-    """Macro F1 of two classifiers' test predictions and a bootstrap 95 % CI (resampling test images)
-    of ``F1(a) - F1(b)``: ``{"f1_a", "f1_b", "diff", "lo", "hi"}``."""
-    from sklearn.metrics import f1_score
+def _macro_f1_counts(y: np.ndarray, p: np.ndarray, k: int) -> float:
+    """Macro F1 of integer labels ``y`` / predictions ``p`` in ``0..k-1`` over the classes present in
+    either (sklearn's ``f1_score(average="macro", zero_division=0)``), from counts."""
+    tp = np.bincount(y[y == p], minlength=k)
+    support = np.bincount(y, minlength=k) + np.bincount(p, minlength=k)
+    present = support > 0
+    return float((2 * tp[present] / support[present]).mean())
 
-    y, a, b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
+
+def paired_bootstrap_f1(y_true, pred_a, pred_b, *, n_boot: int = 2000, seed: int = 42) -> dict[str, Any]:
+    """Macro F1 of two classifiers' test predictions and a percentile-bootstrap 95 % CI (resampling
+    test images, seed ``seed``) of ``F1(a) - F1(b)``: ``{"f1_a", "f1_b", "diff", "lo", "hi"}``. (Macro F1
+    is not a mean over images, so this is not ``core.stats.paired_test``'s mean difference.)"""
+    _, codes = np.unique(np.concatenate([np.asarray(v) for v in (y_true, pred_a, pred_b)]), return_inverse=True)
+    y, a, b = np.split(codes, 3)
+    k = int(codes.max()) + 1
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
     for i in range(n_boot):
         ix = rng.integers(0, len(y), len(y))
-        diffs[i] = (f1_score(y[ix], a[ix], average="macro", zero_division=0)
-                    - f1_score(y[ix], b[ix], average="macro", zero_division=0))
-    fa = float(f1_score(y, a, average="macro", zero_division=0))
-    fb = float(f1_score(y, b, average="macro", zero_division=0))
+        diffs[i] = _macro_f1_counts(y[ix], a[ix], k) - _macro_f1_counts(y[ix], b[ix], k)
+    fa, fb = _macro_f1_counts(y, a, k), _macro_f1_counts(y, b, k)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {"f1_a": fa, "f1_b": fb, "diff": fa - fb, "lo": float(lo), "hi": float(hi)}
+
+
+def summarize_visual(profile, res: pd.DataFrame, feats: VisualFeatures) -> dict[str, Any]:
+    """What page 45 reports from :func:`run_visual`'s results.
+
+    ``table``: one row per configuration, C chosen on validation (``test_f1``) with the test-selected
+    score beside it (``test_selected_f1``, MOSAIC's way), sorted by validation F1; ``best``: the SAE
+    configuration with the best validation F1; ``hidden``: the hidden-state baseline's row; ``compare``:
+    :func:`paired_bootstrap_f1` of the two on the test images (``p3.n_boot``, ``p3.seed``); ``verdict``:
+    ``"beat"`` / ``"trail"`` / ``"cannot be told apart from"`` (the CI of the difference above 0 / below 0
+    / covering 0).
+    """
+    s = settings(profile)
+    sel = select(res, "val")
+    by_test = select(res, "test").set_index("config").test_f1
+    sel = sel.assign(test_selected_f1=sel.config.map(by_test)).sort_values("val_f1", ascending=False, kind="stable")
+    configs = {c.label: c for c in visual_configs(profile, feats.d_sae)}
+    best = sel[sel.features == "sae"].iloc[0]
+    hid = sel[sel.features == "hidden"].iloc[0]
+    yt, p_sae = heldout_predictions(profile, feats, configs[best.config], best.C)
+    _, p_hid = heldout_predictions(profile, feats, configs[hid.config], hid.C)
+    cmp = paired_bootstrap_f1(yt, p_sae, p_hid, n_boot=s.n_boot, seed=s.seed)
+    verdict = "beat" if cmp["lo"] > 0 else "trail" if cmp["hi"] < 0 else "cannot be told apart from"
+    return {"table": sel.reset_index(drop=True), "best": best, "hidden": hid, "compare": cmp, "verdict": verdict}

@@ -192,6 +192,15 @@ def test_run_visual_end_to_end_on_the_tiny_model(vprof, tiny_vlm, digits, tiny_s
     yt, pred = visual.heldout_predictions(vprof, feats, c, row.C)
     from saeprobe.p3 import macro_f1
     assert macro_f1(yt, pred) == pytest.approx(row.test_f1)
+    out = visual.summarize_visual(vprof, res, feats)  # what page 45 shows with hub access
+    t = out["table"]
+    assert len(t) == len(configs) and t.val_f1.is_monotonic_decreasing
+    assert (t.test_selected_f1 >= t.test_f1 - 1e-12).all()  # test-selected C is the max over C
+    assert out["best"].features == "sae" and out["hidden"].config == "hidden mean L1"
+    assert out["compare"]["f1_a"] == pytest.approx(out["best"].test_f1)
+    assert out["compare"]["f1_b"] == pytest.approx(out["hidden"].test_f1)
+    lo, hi = out["compare"]["lo"], out["compare"]["hi"]
+    assert out["verdict"] == ("beat" if lo > 0 else "trail" if hi < 0 else "cannot be told apart from")
 
 
 def test_paired_bootstrap_f1():
@@ -202,3 +211,7 @@ def test_paired_bootstrap_f1():
     noisy = np.where(rng.random(300) < 0.5, y, (y + 1) % 5)
     r = visual.paired_bootstrap_f1(y, y, noisy, n_boot=200)
     assert r["f1_a"] == 1.0 and 0 < r["lo"] <= r["diff"] <= r["hi"]
+    from sklearn.metrics import f1_score
+    other = np.where(rng.random(300) < 0.3, y, rng.integers(0, 7, 300))  # predicts classes absent from y too
+    assert visual.paired_bootstrap_f1(y, other, y, n_boot=10)["f1_a"] == pytest.approx(
+        f1_score(y, other, average="macro", zero_division=0))
