@@ -215,3 +215,15 @@ def test_paired_bootstrap_f1():
     other = np.where(rng.random(300) < 0.3, y, rng.integers(0, 7, 300))  # predicts classes absent from y too
     assert visual.paired_bootstrap_f1(y, other, y, n_boot=10)["f1_a"] == pytest.approx(
         f1_score(y, other, average="macro", zero_division=0))
+
+
+def test_bf16_model_gives_float32_states(tiny_vlm, digits):
+    """The GPU path loads the VLM in bfloat16: pixel values follow the model's dtype, states come back fp32."""
+    import copy
+
+    model, proc = tiny_vlm
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    (_, s16), = visual.image_token_states(half, proc, digits[0][:2], hidden_states_index=LAYER + 1, progress=False)
+    (_, s32), = visual.image_token_states(model, proc, digits[0][:2], hidden_states_index=LAYER + 1, progress=False)
+    assert s16.dtype == torch.float32 and s16.shape == s32.shape
+    assert torch.corrcoef(torch.stack([s16.flatten(), s32.flatten()]))[0, 1] > 0.99
