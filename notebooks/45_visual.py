@@ -103,6 +103,7 @@ glue("p3_45_seconds", time.perf_counter() - T0, display=False)
 # **{glue:text}`p3_45_status`** in this build ({glue:text}`p3_45_n_images:.0f` images,
 # {glue:text}`p3_45_n_classes:.0f` classes; nan = not run). The SAE configuration with the best
 # validation F1, {glue:text}`p3_45_best_config`, scores test macro F1 {glue:text}`p3_45_best_f1:.3f`
-# against {glue:text}`p3_45_hidden_f1:.3f` for the mean image-token hidden state; the SAE features
+# against {glue:text}`p3_45_hidden_f1:.3f` for the hidden state of the prompt's last token (the
+# text pages' baseline; it attends to every image token); the SAE features
 # {glue:text}`p3_45_verdict` the hidden-state baseline (95 % CI of the difference over resampled test
 # images: {glue:text}`p3_45_diff_lo:.3f` to {glue:text}`p3_45_diff_hi:.3f`).

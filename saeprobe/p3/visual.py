@@ -14,7 +14,8 @@ MOSAIC's protocol as its code runs it (:data:`saeprobe.p3.settings.MOSAIC_VISUAL
 3. **SAE codes** (:func:`visual_features`): every image token encoded with the text SAE
    (``saeprobe.saes.encode``), pooled over the image's tokens with P3's own
    :func:`~saeprobe.p3.features.pool_text` (count / sum / mean / max, per-token top-n), cached;
-   the hidden-state baseline is the image tokens' mean hidden state.
+   the hidden-state baselines are the last prompt token's hidden state (PROTOCOLS.md's last-token
+   baseline; it attends to every image token) and the image tokens' mean hidden state.
 4. **Classifier** (:func:`evaluate_visual`): P3's split (80/20 stratified, seed 42, validation part
    of train), L2 logistic regression over ``p3.C_grid`` (:func:`~saeprobe.p3.protocol.c_path`),
    :func:`~saeprobe.p3.features.binarize` (``X > 1``, MOSAIC) on load; metric macro F1.
@@ -50,6 +51,9 @@ from saeprobe.p3.protocol import Config, c_path, profile_split, prune_columns, s
 from saeprobe.p3.selection import select
 from saeprobe.p3.settings import MOSAIC_VERSION, feature_forms, settings, visual_settings
 from saeprobe.p3.transfer import Availability
+
+#: The hidden-state baselines: the prompt's last token (the text pages' baseline), the image tokens' mean.
+HIDDEN_POOLINGS = ("last", "mean")
 
 
 # ----------------------------------------------------------------------------- availability, loading
@@ -163,8 +167,9 @@ def image_positions(input_ids: torch.Tensor, image_token_id: int, token_slice: S
 
 def image_token_states(model, processor, images: Sequence, *, hidden_states_index: int,
                        token_slice: Sequence[int] | None = None, batch_size: int = 8, progress: bool = True):
-    """Yield ``(start, states [B, T, d] float32 CPU)``: the language model's hidden states at the image
-    tokens, ``hidden_states[hidden_states_index]`` of one forward pass per batch of ``images``."""
+    """Yield ``(start, states [B, T, d], last [B, d])`` (float32, CPU): the language model's
+    ``hidden_states[hidden_states_index]`` at the image tokens and at the prompt's last token, one
+    forward pass per batch of ``images``."""
     n_layers = int(model.config.text_config.num_hidden_layers)
     if not 1 <= hidden_states_index < n_layers:
         raise ValueError(f"hidden_states_index {hidden_states_index} is outside 1..{n_layers - 1} (0 is the "
@@ -179,19 +184,23 @@ def image_token_states(model, processor, images: Sequence, *, hidden_states_inde
         inputs = {k: v.to(p.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(p.dtype)
         pos = image_positions(inputs["input_ids"], image_id, token_slice)
+        if "attention_mask" in inputs and not bool(inputs["attention_mask"].all()):
+            raise ValueError("padding in a batch of identical prompts: the images gave prompts of different lengths")
         with torch.inference_mode():
             out = model(**inputs, output_hidden_states=True, return_dict=True)
-        yield start, out.hidden_states[hidden_states_index][:, pos.to(p.device)].float().cpu()
+        hs = out.hidden_states[hidden_states_index]
+        yield start, hs[:, pos.to(p.device)].float().cpu(), hs[:, -1].float().cpu()
 
 
 # ----------------------------------------------------------------------------- pooled features (cached)
 @dataclass
 class VisualFeatures:
     """Pooled SAE features of ``n`` images: ``forms`` ``{(pooling, top_n): CSR [n, d_sae]}`` (unbinarized),
-    ``hidden_mean [n, d]`` (mean hidden state over the image tokens), ``labels [n]``, ``n_tokens`` (T)."""
+    ``hidden`` ``{"last": [n, d], "mean": [n, d]}`` (the prompt's last token; the mean over the image
+    tokens), ``labels [n]``, ``n_tokens`` (T)."""
 
     forms: dict
-    hidden_mean: np.ndarray
+    hidden: dict
     labels: np.ndarray
     n_tokens: int
     d_sae: int
@@ -226,7 +235,7 @@ def digest_images(images: Sequence, labels) -> str:
 
 def visual_features(profile, model, processor, sae, images: Sequence, labels, *, dataset: str,
                     progress: bool = True) -> VisualFeatures:
-    """Pooled SAE features (every form of ``p3.visual``) and the mean hidden state of ``images``.
+    """Pooled SAE features (every form of ``p3.visual``) and the hidden-state baselines of ``images``.
 
     Cached under ``<home>/p3/visual`` by (VLM identity, SAE identity, images and labels digest, hidden
     state index, token slice, forms); on a miss one forward pass per batch feeds every form.
@@ -247,25 +256,27 @@ def visual_features(profile, model, processor, sae, images: Sequence, labels, *,
     if hit is not None:
         t, meta = hit
         return VisualFeatures({f: _csr_from(t, nm, (n, d_sae)) for f, nm in zip(forms, names)},
-                              t["hidden_mean"].numpy(), t["labels"].numpy(), int(meta["n_tokens"]), d_sae, meta)
+                              {k: t[f"hidden_{k}"].numpy() for k in HIDDEN_POOLINGS}, t["labels"].numpy(),
+                              int(meta["n_tokens"]), d_sae, meta)
     t0 = time.perf_counter()
     rows: dict[tuple, list] = {f: [None] * n for f in forms}
     hidden, n_tokens = None, 0
     poolings, top_ns = sorted({p for p, _ in forms}), sorted({k for _, k in forms})
-    for start, states in image_token_states(model, processor, images, hidden_states_index=vs.hidden_states_index,
+    for start, states, last in image_token_states(model, processor, images, hidden_states_index=vs.hidden_states_index,
                                             token_slice=vs.token_slice, batch_size=vs.batch_size, progress=progress):
         B, T, d = states.shape
         n_tokens = T
         if hidden is None:
-            hidden = np.zeros((n, d), dtype=np.float32)
-        hidden[start:start + B] = states.mean(1).numpy()
+            hidden = {k: np.zeros((n, d), dtype=np.float32) for k in HIDDEN_POOLINGS}
+        hidden["mean"][start:start + B] = states.mean(1).numpy()
+        hidden["last"][start:start + B] = last.numpy()
         codes = saes.encode(sae, states.reshape(B * T, d))  # CSR [B*T, d_sae]
         for b in range(B):
             pooled = pool_text(codes[b * T:(b + 1) * T], poolings, top_ns, vs.top_n_poolings)
             for f in forms:
                 rows[f][start + b] = pooled[f]
     mats = {f: sp.vstack(lst, format="csr").astype(np.float32) for f, lst in rows.items()}
-    tensors = {"hidden_mean": torch.from_numpy(hidden), "labels": torch.from_numpy(y)}
+    tensors = {**{f"hidden_{k}": torch.from_numpy(v) for k, v in hidden.items()}, "labels": torch.from_numpy(y)}
     for f, nm in zip(forms, names):
         tensors.update(_csr_tensors(nm, mats[f]))
     meta = {**fields, "key": key, "n_tokens": n_tokens, "d_sae": d_sae, "seconds": time.perf_counter() - t0}
@@ -275,11 +286,12 @@ def visual_features(profile, model, processor, sae, images: Sequence, labels, *,
 
 # ----------------------------------------------------------------------------- classification
 def visual_configs(profile, d_sae: int) -> list[Config]:
-    """Every pooled form x binarization of ``p3.visual`` (SAE ``p3.visual.sae``) and the mean hidden state."""
+    """Every pooled form x binarization of ``p3.visual`` (SAE ``p3.visual.sae``) and the hidden-state
+    baselines (``last`` first: the protocol's)."""
     vs = visual_settings(profile)
     out = [Config("sae", layer=vs.layer, sae=vs.sae, width=int(d_sae), pooling=p, top_n=int(k), binarize=b)
            for p, k in feature_forms(vs) for b in vs.binarize]
-    return out + [Config("hidden", layer=vs.layer, pooling="mean")]
+    return out + [Config("hidden", layer=vs.layer, pooling=k) for k in HIDDEN_POOLINGS]
 
 
 def evaluate_visual(profile, feats: VisualFeatures, *, dataset: str, configs: Sequence[Config] | None = None,
@@ -325,7 +337,7 @@ def run_visual(profile, *, model=None, processor=None, sae=None, images: Sequenc
 def _features(profile, feats: VisualFeatures, c: Config, train):
     if c.kind == "sae":
         return prune_columns(binarize(feats.forms[(c.pooling, c.top_n)], c.binarize), train)
-    return standardize(feats.hidden_mean.astype(np.float64), train)[0]
+    return standardize(feats.hidden[c.pooling].astype(np.float64), train)[0]
 
 
 def heldout_predictions(profile, feats: VisualFeatures, c: Config, C: float) -> tuple[np.ndarray, np.ndarray]:
@@ -378,7 +390,7 @@ def summarize_visual(profile, res: pd.DataFrame, feats: VisualFeatures) -> dict[
 
     ``table``: one row per configuration, C chosen on validation (``test_f1``) with the test-selected
     score beside it (``test_selected_f1``, MOSAIC's way), sorted by validation F1; ``best``: the SAE
-    configuration with the best validation F1; ``hidden``: the hidden-state baseline's row; ``compare``:
+    configuration with the best validation F1; ``hidden``: the last-token hidden-state baseline's row; ``compare``:
     :func:`paired_bootstrap_f1` of the two on the test images (``p3.n_boot``, ``p3.seed``); ``verdict``:
     ``"beat"`` / ``"trail"`` / ``"cannot be told apart from"`` (the CI of the difference above 0 / below 0
     / covering 0).
@@ -389,7 +401,7 @@ def summarize_visual(profile, res: pd.DataFrame, feats: VisualFeatures) -> dict[
     sel = sel.assign(test_selected_f1=sel.config.map(by_test)).sort_values("val_f1", ascending=False, kind="stable")
     configs = {c.label: c for c in visual_configs(profile, feats.d_sae)}
     best = sel[sel.features == "sae"].iloc[0]
-    hid = sel[sel.features == "hidden"].iloc[0]
+    hid = sel[(sel.features == "hidden") & (sel.pooling == "last")].iloc[0]
     yt, p_sae = heldout_predictions(profile, feats, configs[best.config], best.C)
     _, p_hid = heldout_predictions(profile, feats, configs[hid.config], hid.C)
     cmp = paired_bootstrap_f1(yt, p_sae, p_hid, n_boot=s.n_boot, seed=s.seed)

@@ -128,13 +128,14 @@ def test_hidden_states_index_is_the_block_output_the_sae_reads(tiny_vlm, digits)
     layer_mod = model.model.language_model.layers[LAYER]
     h = layer_mod.register_forward_hook(lambda m, i, o: seen.__setitem__("out", (o[0] if isinstance(o, tuple) else o).detach()))
     try:
-        (_, states), = visual.image_token_states(model, proc, images, hidden_states_index=LAYER + 1,
-                                                 token_slice=(4, 4 + N_IMG_TOKENS), progress=False)
+        (_, states, last), = visual.image_token_states(model, proc, images, hidden_states_index=LAYER + 1,
+                                                       token_slice=(4, 4 + N_IMG_TOKENS), progress=False)
     finally:
         h.remove()
     assert states.shape == (3, N_IMG_TOKENS, D)
     torch.testing.assert_close(states, seen["out"][:, 4:4 + N_IMG_TOKENS].float())
-    (_, mosaic), = visual.image_token_states(model, proc, images, hidden_states_index=LAYER, progress=False)
+    torch.testing.assert_close(last, seen["out"][:, -1].float())  # the prompt's last token ("model\n")
+    (_, mosaic, _), = visual.image_token_states(model, proc, images, hidden_states_index=LAYER, progress=False)
     assert not torch.allclose(mosaic, states)  # MOSAIC's index reads one block earlier
     for bad in (0, 3):
         with pytest.raises(ValueError, match="hidden_states_index"):
@@ -145,9 +146,9 @@ def test_features_equal_direct_encoding_and_are_cached(vprof, tiny_vlm, digits, 
     model, proc = tiny_vlm
     images, y = digits[0][:40], digits[1][:40]
     f = visual.visual_features(vprof, model, proc, tiny_sae, images, y, dataset="digits", progress=False)
-    assert f.n_tokens == N_IMG_TOKENS and f.hidden_mean.shape == (40, D)
+    assert f.n_tokens == N_IMG_TOKENS and f.hidden["mean"].shape == f.hidden["last"].shape == (40, D)
     assert set(f.forms) == {("count", 0), ("count", 4), ("sum", 0), ("mean", 0), ("max", 0)}
-    states = torch.cat([s for _, s in visual.image_token_states(model, proc, images, hidden_states_index=LAYER + 1,
+    states = torch.cat([s for _, s, _ in visual.image_token_states(model, proc, images, hidden_states_index=LAYER + 1,
                                                                 progress=False)])
     with torch.no_grad():
         codes = tiny_sae.encode(states).numpy()  # [40, 16, 64]
@@ -161,13 +162,13 @@ def test_features_equal_direct_encoding_and_are_cached(vprof, tiny_vlm, digits, 
             keep = [j for j in top4[i, t] if codes[i, t, j] > 0]
             want[i, keep] += 1
     np.testing.assert_array_equal(f.forms[("count", 4)].toarray(), want)
-    np.testing.assert_allclose(f.hidden_mean, states.mean(1).numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(f.hidden["mean"], states.mean(1).numpy(), rtol=1e-6, atol=1e-6)
     assert 0 < f.forms[("count", 0)].nnz < 40 * D_SAE
     # a second call is a cache hit: the model is not run again
     monkeypatch.setattr(visual, "image_token_states", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     g = visual.visual_features(vprof, model, proc, tiny_sae, images, y, dataset="digits", progress=False)
     assert (g.forms[("count", 4)] != f.forms[("count", 4)]).nnz == 0
-    np.testing.assert_array_equal(g.hidden_mean, f.hidden_mean)
+    np.testing.assert_array_equal(g.hidden["last"], f.hidden["last"])
     # other images -> another entry
     with pytest.raises(AssertionError, match="recomputed"):
         visual.visual_features(vprof, model, proc, tiny_sae, images[:39], y[:39], dataset="digits", progress=False)
@@ -180,7 +181,7 @@ def test_run_visual_end_to_end_on_the_tiny_model(vprof, tiny_vlm, digits, tiny_s
                                    dataset="sklearn-digits", progress=False)
     C_grid = vprof.p3.C_grid
     configs = visual.visual_configs(vprof, D_SAE)
-    assert len(configs) == 5 * 2 + 1 and len(res) == len(configs) * len(C_grid)
+    assert len(configs) == 5 * 2 + 2 and len(res) == len(configs) * len(C_grid)
     assert set(res.config) == {c.label for c in configs}
     assert (res.n_classes == 10).all() and (res.n_image_tokens == N_IMG_TOKENS).all()
     assert res.n_train.iloc[0] + res.n_test.iloc[0] == 200
@@ -196,7 +197,7 @@ def test_run_visual_end_to_end_on_the_tiny_model(vprof, tiny_vlm, digits, tiny_s
     t = out["table"]
     assert len(t) == len(configs) and t.val_f1.is_monotonic_decreasing
     assert (t.test_selected_f1 >= t.test_f1 - 1e-12).all()  # test-selected C is the max over C
-    assert out["best"].features == "sae" and out["hidden"].config == "hidden mean L1"
+    assert out["best"].features == "sae" and out["hidden"].config == "hidden last L1"
     assert out["compare"]["f1_a"] == pytest.approx(out["best"].test_f1)
     assert out["compare"]["f1_b"] == pytest.approx(out["hidden"].test_f1)
     lo, hi = out["compare"]["lo"], out["compare"]["hi"]
@@ -223,7 +224,7 @@ def test_bf16_model_gives_float32_states(tiny_vlm, digits):
 
     model, proc = tiny_vlm
     half = copy.deepcopy(model).to(torch.bfloat16)
-    (_, s16), = visual.image_token_states(half, proc, digits[0][:2], hidden_states_index=LAYER + 1, progress=False)
-    (_, s32), = visual.image_token_states(model, proc, digits[0][:2], hidden_states_index=LAYER + 1, progress=False)
+    (_, s16, _), = visual.image_token_states(half, proc, digits[0][:2], hidden_states_index=LAYER + 1, progress=False)
+    (_, s32, _), = visual.image_token_states(model, proc, digits[0][:2], hidden_states_index=LAYER + 1, progress=False)
     assert s16.dtype == torch.float32 and s16.shape == s32.shape
     assert torch.corrcoef(torch.stack([s16.flatten(), s32.flatten()]))[0, 1] > 0.99
