@@ -35,11 +35,20 @@ $(PY):
 
 # torch first, pinned to the CPU wheel, so nothing below pulls a multi-GB CUDA build.
 # (GPU users: install a CUDA torch into .venv first, see README; pip then keeps it.)
-$(STAMP): pyproject.toml requirements/torch-cpu.txt | $(PY)
+# Without a CUDA torch the install stays CUDA-free: sae-probes (P1's datasets) goes in with --no-deps
+# and the `cpu` extra brings xgboost-cpu instead of the xgboost wheel, which pulls nvidia-nccl-cu12
+# (a venv that already has an `xgboost` module keeps it: pip would put a second one on top).
+# With a CUDA torch: the `full` extra (sae-probes and xgboost as published).
+$(STAMP): pyproject.toml requirements/torch-cpu.txt requirements/sae-probes.txt | $(PY)
 	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.version.cuda else 1)" 2>/dev/null; then \
 	  echo "keeping the installed CUDA torch"; \
-	else $(PIP) install -r requirements/torch-cpu.txt; fi
-	$(PIP) install -e '.[dev]'
+	  $(PIP) install -e '.[dev,full]'; \
+	else \
+	  $(PIP) install -r requirements/torch-cpu.txt && \
+	  $(PIP) install --no-deps -r requirements/sae-probes.txt && \
+	  if $(PY) -c "import xgboost" 2>/dev/null; then $(PIP) install -e '.[dev]'; \
+	  else $(PIP) install -e '.[dev,cpu]'; fi; \
+	fi
 	touch $@
 
 # The notebook kernel `python3` runs this venv's interpreter (absolute path in kernel.json).

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 __all__ = ["ARCH_ALIASES", "LadderSettings", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings", "P1Settings",
-           "P2Settings", "CrossModelSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
+           "P2Settings", "CrossModelSettings", "VisualSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
 
 P1_METHODS = ("lr", "lr_z", "pca", "knn", "xgb", "mlp")
 #: SAE architecture names accepted in ``sae.saes`` -> the canonical name sae-lens training uses.
@@ -217,6 +217,35 @@ class CrossModelSettings:
 
 
 @dataclass(frozen=True)
+class VisualSettings:
+    """MOSAIC's image classification with a *text*-trained SAE (notebook 45; needs the hub): the VLM's
+    image-token hidden states at block ``layer`` are encoded with an SAE of its language model, pooled
+    over the image tokens (``p3.features.pool_text``), optionally binarized, and classified (``p3``'s
+    split, C grid and macro F1). ``hidden_states_index`` None: ``layer + 1``, the output of block
+    ``layer`` (what ``blocks.{layer}.hook_resid_post`` reads); MOSAIC's code takes ``hidden_states[layer]``
+    (the output of block ``layer - 1``). ``token_slice`` ``[start, stop]``: MOSAIC's image-token
+    positions, checked against the processor's image-token mask; None: the mask's positions.
+    ``max_images`` None: the whole split, else a class-proportional subsample (``p3.seed``)."""
+
+    model: str = "Intel/llava-gemma-2b"
+    sae: str = "gemma-2b-res-jb/blocks.12.hook_resid_post"   # sae-lens release/sae_id
+    layer: int = 12
+    hidden_states_index: int | None = None
+    token_slice: tuple[int, ...] | None = (4, 580)
+    dataset: str = "renumics/cifar100-enriched"
+    split: str = "test"
+    image_field: str = "full_image"
+    label_field: str = "fine_label_str"
+    max_images: int | None = None
+    batch_size: int = 8
+    dtype: str | None = None        # None: bfloat16 on a GPU, float32 on CPU
+    poolings: tuple[Literal["count", "sum", "max", "mean", "last"], ...] = ("count", "sum", "mean", "max")
+    top_n: tuple[int, ...] = (0, 20, 50)             # MOSAIC's classification_params.top_n_values
+    top_n_poolings: tuple[Literal["count", "sum", "max", "mean", "last"], ...] = ("count",)
+    binarize: tuple[float | None, ...] = (None, 1.0)  # MOSAIC's classification_params.binarize_values
+
+
+@dataclass(frozen=True)
 class P3Settings:
     """``p3:`` -- MOSAIC. ``binary`` None: the profile's datasets; ``layers`` None: every profile layer;
     ``max_rows`` None: the profile's; ``widths`` None: every trained width; ``arch`` / ``main_width``
@@ -245,6 +274,7 @@ class P3Settings:
     crosslingual: tuple[str, ...] = ("66_living-room", "67_social-security", "73_control-group")
     ood_max_rows: int | None = None  # None: the whole OOD file; an int subsamples it (smoke)
     cross_model: CrossModelSettings = CrossModelSettings()
+    visual: VisualSettings = VisualSettings()
 
 
 SECTIONS = {"sae": SAESettings, "p1": P1Settings, "p2": P2Settings, "p3": P3Settings}

@@ -13,6 +13,8 @@ Notebooks ``40``–``44`` orchestrate these modules (see PROTOCOLS.md, P3), from
   with bootstrap CIs over datasets, the optimism of test-set selection.
 * :mod:`saeprobe.p3.transfer` -- cross-lingual (``crosslingual``) and cross-model
   (``cross_model_transfer``) transfer.
+* :mod:`saeprobe.p3.visual` -- MOSAIC's image classification: a text SAE on a VLM's image tokens
+  (``run_visual``, ``summarize_visual``, ``visual_available``; notebook 45, hub only).
 * :mod:`saeprobe.p3.setup` -- ``setup(profile)``: what every notebook starts from.
 
 The main entry points are re-exported here (``from saeprobe.p3 import setup, run, select``). Note
@@ -37,6 +39,7 @@ from saeprobe.p3.selection import best_config, mean_ci, optimism, paired_ci, sel
 from saeprobe.p3.settings import MOSAIC_PAPER, POOLINGS, TOP_N, datasets, main_layer, p3_profile
 from saeprobe.p3.setup import Setup, setup
 from saeprobe.p3.transfer import CROSSLINGUAL, Availability, cross_model_transfer, crosslingual, model_available
+from saeprobe.p3.visual import run_visual, summarize_visual, visual_available
 
 __all__ = [
     "binarize", "load_saes", "pool_text", "sae_features", "sae_identity", "sae_table",
@@ -46,4 +49,5 @@ __all__ = [
     "MOSAIC_PAPER", "POOLINGS", "TOP_N", "datasets", "main_layer", "p3_profile",
     "Setup", "setup",
     "CROSSLINGUAL", "Availability", "crosslingual", "cross_model_transfer", "model_available",
+    "run_visual", "summarize_visual", "visual_available",
 ]
