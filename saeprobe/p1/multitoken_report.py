@@ -100,13 +100,15 @@ def compare(df: pd.DataFrame, a: str, b: str, *, margin: float = 0.005, n_boot: 
 
 
 def verdict(test: dict, a_label: str, b_label: str) -> str:
-    """One sentence chosen by where the paired difference's 95 % CI lies (never typed by hand)."""
+    """One sentence chosen by where the paired difference's 95 % CI lies (never typed by hand);
+    labels are singular noun phrases (``"the attention probe"``)."""
     lo, hi, d, n = test["ci_lo"], test["ci_hi"], test["mean_diff"], test["n"]
+    cap = a_label[:1].upper() + a_label[1:]
     ci = f"mean test-AUC difference {d:+.3f}, 95 % CI [{lo:+.3f}, {hi:+.3f}] over {n} datasets"
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return f"Too few datasets to compare {a_label} with {b_label} ({ci})."
     if lo > 0:
-        return f"{a_label} beats {b_label}: {ci}, above 0."
+        return f"{cap} beats {b_label}: {ci}, above 0."
     if hi < 0:
-        return f"{a_label} trails {b_label}: {ci}, below 0."
+        return f"{cap} trails {b_label}: {ci}, below 0."
     return f"No detectable difference between {a_label} and {b_label}: {ci}, contains 0."
