@@ -169,3 +169,22 @@ def test_token_cache_on_the_real_model_matches_the_extractor(real_model, tmp_pat
     again = token_store(prof, "few", texts, model=real_model, progress=False)
     assert again.folder == store.folder and (again.lengths == store.lengths).all()
     assert sp.issparse(sp.csr_matrix(np.zeros((1, 1))))
+
+
+def test_quiver_summary_and_settings():
+    res = [{"dataset": d, "methods": {"attention": {"test_auc": ta, "val_auc": va},
+                                      "lr": {"test_auc": tl, "val_auc": vl},
+                                      "sae_max:s": {"test_auc": ts, "val_auc": 0.9}}}
+           for d, ta, va, tl, vl, ts in [("a", 0.9, 0.95, 0.8, 0.9, 0.85), ("b", 0.7, 0.8, 0.75, 0.85, 0.72)]]
+    df = R.add_quiver(R.results_table(res), members=("attention", "lr"))
+    q = df[df.method == "quiver"].set_index("dataset")
+    assert q.loc["a", "chosen"] == "attention" and q.loc["b", "chosen"] == "lr"
+    assert q.loc["b", "test_auc"] == 0.75
+    s = R.summary(df, ["attention", "lr", "sae_max:s", "quiver"], n_boot=50).set_index("method")
+    assert s.loc["attention", "mean"] == pytest.approx(0.8) and s.loc["lr", "paper"] == R.P1_MULTI_TOKEN["last_token"]
+    assert s.loc["sae_max:s", "paper"] == 0.924 and np.isnan(s.loc["quiver", "paper"])
+    c = R.compare(df, "quiver", "sae_max:s", n_boot=50)
+    assert c["n"] == 2 and c["a_wins"] == 2
+    with pytest.raises(ValueError, match=r"p1.multi_token.stepz: unknown key \(did you mean 'steps'\?\)"):
+        load_profile("smoke", p1={"multi_token": {"stepz": 3}})
+    assert load_profile("cpu").p1.multi_token.steps == 1000 and load_profile("smoke").p1.multi_token.sae_k == 16
