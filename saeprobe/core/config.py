@@ -166,6 +166,7 @@ def _validate(prof: Profile, source: str) -> Profile:
                             f"choose from {', '.join(data.list_datasets('ood'))}")
     p2, p3 = prof.p2, prof.p3
     _resolve(p2.probe_datasets, "p2.probe_datasets", source)
+    _resolve(prof.p1.multi_token.datasets, "p1.multi_token.datasets", source)
     _resolve(p3.binary, "p3.binary", source)
     if p3.multiclass != "all":
         _resolve(p3.multiclass, "p3.multiclass", source)

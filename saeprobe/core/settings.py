@@ -24,8 +24,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-__all__ = ["ARCH_ALIASES", "LadderSettings", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings", "P1Settings",
-           "P2Settings", "CrossModelSettings", "VisualSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
+__all__ = ["ARCH_ALIASES", "LadderSettings", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings",
+           "MultiTokenSettings", "P1Settings", "P2Settings", "CrossModelSettings", "VisualSettings", "P3Settings", "parse",
+           "merge", "as_dict", "SECTIONS"]
 
 P1_METHODS = ("lr", "lr_z", "pca", "knn", "xgb", "mlp")
 #: SAE architecture names accepted in ``sae.saes`` -> the canonical name sae-lens training uses.
@@ -160,6 +161,34 @@ class OODSAESettings:
 
 
 @dataclass(frozen=True)
+class MultiTokenSettings:
+    """``p1.multi_token`` -- P1's multi-token probes (notebook 17, ``saeprobe.p1.multitoken``).
+    Defaults are P1's (``run_multi_token_acts.py``); ``datasets`` None: the profile's datasets;
+    ``max_len`` None: the profile's context (P1: 256 tokens incl. BOS); ``sae_widths`` /
+    ``sae_archs`` None: every main-layer SAE P1's pages use (``p1.sae_archs``); ``device`` None: the profile's device (CPU when that is None)."""
+
+    datasets: tuple[str, ...] | None = None
+    max_len: int | None = None
+    steps: int = 1000  # full-batch Adam steps of the attention probe
+    lr: float = 1e-4
+    val_frac: float = 0.2  # share of the training rows that picks the best step (by validation AUC)
+    init_scale: float = 1e-3  # q, v ~ randn * init_scale
+    mask_value: float = -10000.0  # score of padded positions before the softmax
+    sae_k: int = 128  # top-k latents of the pooled SAE probes
+    sae_ranking: Literal["raw", "normalized"] = "raw"  # P1's multi-token code: raw class-mean difference
+    binarize_threshold: float = 1.0  # binarised pooled codes: X > 1
+    sae_widths: tuple[int, ...] | None = None
+    sae_archs: tuple[str, ...] | None = None  # None: p1.sae_archs
+    pca_components: int = 20  # per token position, concat-PCA baseline
+    win_margin: float = 0.005  # P1's margin for a win
+    token_dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # per-token cache on disk
+    shard_mb: float = 64.0  # per-token cache shard size (what one read holds in memory)
+    keep_tokens: bool = True  # false: a dataset's token cache is deleted once its results are stored
+    device: str | None = None
+    n_boot: int = 2000  # bootstrap resamples of the CIs over datasets
+
+
+@dataclass(frozen=True)
 class P1Settings:
     """``p1:`` -- Kantamneni et al. None for a regime grid means P1's whole grid."""
 
@@ -183,6 +212,7 @@ class P1Settings:
     n_jobs: int = 2
     cola_max_eval: int | None = None  # dataset debugging: relabelled CoLA sentences used (None: all 1,000)
     cola_max_train: int | None = None  # ... and CoLA training rows (None: every other row)
+    multi_token: MultiTokenSettings = MultiTokenSettings()  # notebook 17
 
     @property
     def regime_methods_or_default(self) -> tuple[str, ...]:

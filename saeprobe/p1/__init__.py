@@ -9,4 +9,7 @@ Case Study in Sparse Probing*: SAE top-k latent probes against strong baselines 
 * :mod:`~saeprobe.p1.features` -- what the notebooks feed the runner (activations, SAE codes, splits);
 * :mod:`~saeprobe.p1.quiver` -- P1's quiver of arrows and paired method comparisons;
 * :mod:`~saeprobe.p1.leakage` -- duplicate prompts across P1's split.
+* :mod:`~saeprobe.p1.attention` -- P1's attention probe on every token (sklearn-style estimator);
+* :mod:`~saeprobe.p1.multitoken` / :mod:`~saeprobe.p1.multitoken_report` -- P1's multi-token
+  protocol (attention, last-token, concat-PCA, SAE max/mean pooled) and its comparisons.
 """
