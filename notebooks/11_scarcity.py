@@ -153,14 +153,18 @@ if usable:
         t_s = stats.paired_test(per_sae.to_numpy(), per_lr.to_numpy(), seed=prof.seed)
 where = "" if at is None else f" at flipped fraction {at}"
 recorded = [
-    claims.record_claim(prof, f"p1-{regime.replace('_', '-')}-quiver", paper="P1", page=PAGE, rule=claims.no_gain(0.01),
+    claims.record_claim(prof, f"p1-{regime.replace('_', '-')}-quiver", paper="P1", page=PAGE,
+                        rule=claims.no_gain(0.01) if usable else claims.not_run(
+                            "no dataset of this profile is large enough for this regime"),
                         claim=f"Under {regime.replace('_', ' ')}, adding SAE probes to the quiver of baselines does not "
                               "raise mean test AUC (ours against the strong quiver).", paper_value=None, ours=t_q),
     claims.record_claim(prof, f"p1-{regime.replace('_', '-')}-sae-vs-lr", paper="P1", page=PAGE,
-                        rule=claims.direction(1 if paper_d > 0 else -1),
+                        rule=claims.direction(1 if paper_d > 0 else -1) if isinstance(t_s, dict) else claims.not_run(
+                            f"this profile has no SAE probe with k = {k_claim}{where} in this regime" if usable
+                            else "no dataset of this profile is large enough for this regime"),
                         claim=f"Under {regime.replace('_', ' ')}{where}, the SAE probe (k = {k_claim}) scores "
                               f"{'above' if paper_d > 0 else 'below'} logistic regression (SAE minus LR test AUC).",
-                        paper_value=paper_d, ours=t_s)]
+                        paper_value=round(paper_d, 3), ours=t_s)]
 display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
 
 # %% [markdown]

@@ -501,7 +501,7 @@ def _trend_claim(trend, paper_curve):
             "ci_hi": float(b.shared_hi - a.shared_lo)}
     if not all(np.isfinite(v) for v in ours.values()):
         ours = float(b.shared - a.shared)
-    return ours, near(b.x) - near(a.x)
+    return ours, round(near(b.x) - near(a.x), 3)
 
 
 recorded = []
@@ -517,7 +517,7 @@ pa_ = analysis.P2_PAPER["decoder_shared_by_arch"]
 recorded.append(claims.record_claim(
     prof, "p2-topk-less-stable", paper="P2", page="30_seed_stability", rule=rule_a,
     claim="TopK SAEs share fewer latents across seeds than ReLU-L1 SAEs (decoder-only shared fraction, TopK minus "
-          "ReLU-L1).", paper_value=pa_["topk"] - pa_["standard"], ours=ours_a))
+          "ReLU-L1).", paper_value=round(pa_["topk"] - pa_["standard"], 3), ours=ours_a))
 for key, trend, curve, what in (("width", width_trend, analysis.P2_PAPER["shared_by_width"], "width"),
                                 ("k", k_trend, analysis.P2_PAPER["shared_by_k"], "k")):
     ours_t, paper_t = _trend_claim(trend, curve)

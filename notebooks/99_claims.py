@@ -34,7 +34,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import html
 
 import matplotlib.pyplot as plt
@@ -66,23 +66,23 @@ glue("claims_profile", prof.name, display=False)
 #
 # ## The table
 
-# %%
+# %% tags=["hide-input"]
 def _num(x):
     return "—" if not np.isfinite(x) else f"{x:+.3f}" if abs(x) < 0.1 and x != 0 else f"{x:.3f}"
 
 
 colour = {"reproduces": "#d4edda", "partly": "#fff3cd", "does not": "#f8d7da", "not run here": "#e2e3e5"}
 rows = []
-for r, k in zip(table.itertuples(), kind):
-    ci = f"[{_num(r.ci_lo)}, {_num(r.ci_hi)}]" if np.isfinite(r.ci_lo) else ""
+for r in table.itertuples():
+    ci = f"<br><small>[{_num(r.ci_lo)}, {_num(r.ci_hi)}]</small>" if np.isfinite(r.ci_lo) else ""
     rows.append(
-        f"<tr><td><code>{html.escape(r.id)}</code></td><td>{r.paper}</td><td>{html.escape(r.claim)}</td>"
-        f"<td>{_num(r.paper_value)}</td><td>{_num(r.ours)} {ci}</td>"
-        f"<td style='background:{colour[k]}'><b>{html.escape(r.verdict)}</b></td>"
-        f"<td><a href='{r.page}.html'>{r.page}</a></td><td style='font-size:0.8em'>{html.escape(r.rule)}</td></tr>")
-display(HTML("<table class='table'><thead><tr><th>id</th><th>paper</th><th>claim</th><th>paper's value</th>"
-             "<th>ours [95 % CI]</th><th>verdict</th><th>page</th><th>rule</th></tr></thead><tbody>"
-             + "".join(rows) + "</tbody></table>"))
+        f"<tr><td>{html.escape(r.claim)}<br><small><code>{html.escape(r.id)}</code> · rule: {html.escape(r.rule)}"
+        f"</small></td><td>{r.paper}</td><td>{_num(r.paper_value)}</td><td>{_num(r.ours)}{ci}</td>"
+        f"<td style='background:{colour[r.kind]}'><b>{html.escape(r.verdict)}</b></td>"
+        f"<td><small><a href='{r.page}.html'>{r.page}</a></small></td></tr>")
+display(HTML("<table class='table' style='font-size:0.85em'><thead><tr><th style='width:46%'>claim</th>"
+             "<th>paper</th><th>paper's value</th><th>ours [95 % CI]</th><th style='width:16%'>verdict</th>"
+             "<th>page</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"))
 
 # %% [markdown]
 # ## Ours against the paper's number
@@ -91,7 +91,7 @@ display(HTML("<table class='table'><thead><tr><th>id</th><th>paper</th><th>claim
 # by verdict. The quantities differ from claim to claim (AUC differences, shared fractions, macro F1);
 # each row is read on its own against its ✕.
 
-# %%
+# %% tags=["hide-input"]
 num = table[np.isfinite(table["ours"]) | np.isfinite(table["paper_value"])].reset_index(drop=True)
 if len(num):
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(num) + 1.2))
@@ -110,7 +110,7 @@ if len(num):
     for k, c in kcol.items():
         ax.plot([], [], "o", color=c, label=k)
     ax.plot([], [], "x", color="k", label="paper")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plt.tight_layout()
     plt.show()
 else:
