@@ -190,3 +190,39 @@ ood_table.style.format({"ood_class_1": "{:.2f}"}).hide(axis="index")
 # %% [markdown]
 # The OOD files are small (median {glue:text}`ood_rows_median` rows), so OOD AUCs in later chapters
 # have wide confidence intervals.
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: duplicates between train and test
+# :label: ex-00_datasets-predict
+# P1's split draws train and test rows from one file without removing repeated prompts. Predict how many of the 113 datasets have more than half of their test prompts also in training.
+# :::
+#
+# :::{solution} ex-00_datasets-predict
+# :class: dropdown
+# A handful, concentrated in templated datasets (the `temp_cat_*` and `cancer_cat_*` families, per the protocol notes); the bar chart above sorts them. The code counts them.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: the duplicate threshold
+# :label: ex-00_datasets-change
+# Count the datasets with more than 10 %, 50 % and 80 % of test prompts in training.
+# :::
+#
+# :::{solution-start} ex-00_datasets-change
+# :class: dropdown
+# :::
+#
+# The counts fall quickly: a few datasets carry most of the duplication (page 16 measures what it does to AUC).
+
+# %% tags=["solution"]
+for cut in (0.1, 0.5, 0.8):
+    print(f"test prompts in train > {cut:.0%}: {int((quality.test_in_train_frac > cut).sum())} datasets")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -196,3 +196,38 @@ ax.set_ylabel("mean test ROC-AUC")
 ax.set_title("Quick linear probe, mean over datasets")
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: which layer reads out best?
+# :label: ex-01_activations-predict
+# A linear probe on the last token at each profile layer: predict which layer gives the highest mean AUC.
+# :::
+#
+# :::{solution} ex-01_activations-predict
+# :class: dropdown
+# Usually a middle-to-late layer: early layers hold token identity, the last ones the next-token prediction. The table and figure above give the answer on this profile; the code counts how often each layer wins.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: per dataset instead of on average
+# :label: ex-01_activations-change
+# Instead of the mean over datasets, count for how many datasets each layer is the best one.
+# :::
+#
+# :::{solution-start} ex-01_activations-change
+# :class: dropdown
+# :::
+#
+# The average winner need not win on most datasets; when the counts spread, the choice of one main layer (P1's layer 20) costs some datasets.
+
+# %% tags=["solution"]
+print(aucs[layer_cols].idxmax(axis=1).value_counts())
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -40,7 +40,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import load_profile
-from saeprobe.core import stats
+from saeprobe.core import claims, stats
 from saeprobe.core.cache import results_dir
 from saeprobe.p1 import features as F
 from saeprobe.p1 import quiver as Q
@@ -240,3 +240,66 @@ display(Markdown(
     + ("The CI contains 0: on average our LR baseline is P1's." if agree else
        f"The CI excludes 0: our LR baseline is systematically {'above' if fid['mean_diff'] > 0 else 'below'} "
        "P1's here, which the comparisons with SAE probes above inherit.")))
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+lr_by_ds = res[res.method == "lr"].set_index("dataset")["test_auc"].sort_index()
+recorded = [claims.record_claim(
+    prof, "p1-std-quiver", paper="P1", page="10_standard", rule=claims.no_gain(0.01),
+    claim="With ample balanced training data, adding SAE probes to the quiver of baselines does not raise mean "
+          "test AUC (quiver + SAE minus quiver; ours against the strong quiver).",
+    paper_value=round(0.937 - 0.940, 3), ours=strong["test"])]  # P1's numbers: quiver + SAE 0.937, quiver 0.940
+for k, p1_sae in ((16, 0.904), (128, 0.921)):  # P1: SAE 16k probe at k = 16 / 128; LR 0.941
+    labs = sorted(lab for lab in set(res.label) if lab.startswith("sae:") and lab.endswith(f":k={k}"))
+    t = float("nan")
+    if labs:
+        s_auc = res[res.label == labs[0]].set_index("dataset")["test_auc"].reindex(lr_by_ds.index)
+        t = stats.paired_test(s_auc.to_numpy(), lr_by_ds.to_numpy(), seed=prof.seed)
+    recorded.append(claims.record_claim(
+        prof, f"p1-std-sae-k{k}-vs-lr", paper="P1", page="10_standard",
+        rule=claims.direction(-1) if labs else claims.not_run(f"this profile runs no SAE probe with k = {k}"),
+        claim=f"The SAE probe on k = {k} latents scores below logistic regression (SAE minus LR test AUC).",
+        paper_value=round(p1_sae - 0.941, 3), ours=t))
+display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: how does the SAE probe's AUC move with k?
+# :label: ex-10_standard-predict
+# Before looking at the figure *SAE probes: AUC against k*: as k (latents kept) grows from 1 to 512, will the SAE probe's mean test AUC rise, fall or stay flat, and will it reach the logistic-regression line?
+# :::
+#
+# :::{solution} ex-10_standard-predict
+# :class: dropdown
+# It rises with k, fast at first and then slowly: a handful of latents carry most of a concept, the rest add detail. P1 finds it approaches but stays below LR (the paper's 0.904 at k = 16 and 0.921 at k = 128 against 0.941). Here LR scores {glue:text}`p1_std_lr_auc:.3f`; compare the curve with the dashed line and with the claims `p1-std-sae-k16-vs-lr` and `p1-std-sae-k128-vs-lr` above.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: drop XGBoost from the quiver
+# :label: ex-10_standard-change
+# The quiver picks, per dataset, the method with the best validation AUC. Remove XGBoost from the strong baselines (`Q.sae_gain(res, baselines, seed=prof.seed)`) and recompute the verdict. Does the SAE probe get picked more often? Why would it?
+# :::
+#
+# :::{solution-start} ex-10_standard-change
+# :class: dropdown
+# :::
+#
+# With one strong baseline fewer, the SAE probe wins the validation contest on more datasets, and the quiver + SAE minus quiver difference can only grow or stay: the verdict is relative to the baselines one grants. The code prints both.
+
+# %% tags=["solution"]
+no_xgb = [m for m in Q.STRONG_BASELINES if m != "xgb"]
+g_no_xgb = Q.sae_gain(res, no_xgb, seed=prof.seed)
+print("without xgb:", Q.verdict(g_no_xgb["test"]), f"SAE chosen on {g_no_xgb['n_sae_chosen']} of {g_no_xgb['n_cells']}")
+print("with xgb:   ", Q.verdict(strong["test"]), f"SAE chosen on {strong['n_sae_chosen']} of {strong['n_cells']}")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -30,7 +30,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import load_profile
-from saeprobe.core import stats
+from saeprobe.core import claims, stats
 from saeprobe.core.cache import results_dir
 from saeprobe.p1 import quiver as Q
 from saeprobe.p1 import runner
@@ -90,3 +90,61 @@ if len(summary):
     display(Markdown(
         "Regimes where adding SAE probes to the strong quiver helps with a 95 % CI above zero: "
         + (", ".join(wins) if wins else "none") + " (P1: none, against its own baselines)."))
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+sd = delta[delta["against"] == "strong baselines"] if len(delta) else delta
+if len(sd):
+    top = sd.sort_values("delta", ascending=False).iloc[0]  # the regime most favourable to SAE probes
+    ours_q = {"mean_diff": float(top["delta"]), "ci_lo": float(top["ci_lo"]), "ci_hi": float(top["ci_hi"])}
+    rule_q, what = claims.no_gain(0.01), f" (the most favourable regime here: {top['regime']})"
+else:
+    ours_q, rule_q, what = None, claims.not_run("no P1 regime results on this profile yet (run pages 10-14)"), ""
+row = claims.record_claim(
+    prof, "p1-no-regime-helps", paper="P1", page="15_quiver", rule=rule_q, paper_value=None, ours=ours_q,
+    claim="In no regime does adding SAE probes to the quiver of baselines raise mean test AUC" + what + ".")
+display(Markdown(claims.claim_markdown(row)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: which regime favours SAE probes most?
+# :label: ex-15_quiver-predict
+# Before looking at the right-hand panel: rank the five regimes by how much adding SAE probes to the quiver should help. Write your ranking down.
+# :::
+#
+# :::{solution} ex-15_quiver-predict
+# :class: dropdown
+# P1's intuition was label noise and covariate shift, where a sparse, interpretable latent might be more robust; P1 found the gain within noise everywhere. The claim `p1-no-regime-helps` above names the regime most favourable here and its CI.
+# :::
+
+# %% [markdown]
+# :::{exercise} Extend: an oracle quiver
+# :label: ex-15_quiver-extend
+# Add an *oracle* quiver that picks, per dataset and regime point, the method with the best **test** AUC. It is not a method (it peeks at the test set), but it bounds what any selection rule could reach. How far is the real quiver from it?
+# :::
+#
+# :::{solution-start} ex-15_quiver-extend
+# :class: dropdown
+# :::
+#
+# The oracle is an upper bound; the distance between it and the validation-picked quiver is the cost of choosing on a small validation split. Where that distance is larger than the SAE gain, better selection would matter more than adding SAE probes.
+
+# %% tags=["solution"]
+for regime, df in tables.items():
+    if df.empty:
+        continue
+    oracle = df.groupby(["dataset", "param"], dropna=False)["test_auc"].max().groupby("dataset").mean()
+    real = Q.sae_gain(df, Q.STRONG_BASELINES, seed=prof.seed)["with_sae"].groupby("dataset")["test_auc"].mean()
+    print(f"{regime:12s} oracle {oracle.mean():.3f}  quiver + SAE {real.mean():.3f}")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -68,3 +68,42 @@ glue("p1_leak_lr_delta", float(lr_row["delta"]), display=False)
 display(Markdown(
     f"Logistic regression: P1's split {lr_row['mean_p1']:.3f}, deduplicated {lr_row['mean_dedup']:.3f} "
     f"(difference {lr_row['delta']:+.3f}, 95 % CI [{lr_row['ci_lo']:+.3f}, {lr_row['ci_hi']:+.3f}])."))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: who loses most when duplicates leave the test set?
+# :label: ex-16_leakage-predict
+# Removing test prompts that also occur in training takes away free points. Predict: does logistic regression or the SAE probe lose more AUC, and on which kind of dataset?
+# :::
+#
+# :::{solution} ex-16_leakage-predict
+# :class: dropdown
+# The method that memorises more loses more: a dense LR on 640 dimensions can fit individual prompts, a k = 16 SAE probe much less. Datasets with the most duplicates (see the data chapter) move most. Here LR moves by {glue:text}`p1_leak_lr_delta:+.3f`.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: what counts as a leaky dataset
+# :label: ex-16_leakage-change
+# List the datasets where deduplication removed more than 10 % of the test rows, with LR's AUC before and after. Then change 10 % to 30 %: does the list still carry the average difference?
+# :::
+#
+# :::{solution-start} ex-16_leakage-change
+# :class: dropdown
+# :::
+#
+# If the average difference comes from a few heavily duplicated datasets, the list at 30 % carries most of it: leakage is a property of some datasets, not of the benchmark as a whole.
+
+# %% tags=["solution"]
+lr_both = both[both.label == "lr"].assign(frac=lambda d: d["removed"] / d["n_test_p1"])
+for cut in (0.1, 0.3):
+    sub = lr_both[lr_both.frac > cut]
+    print(f"> {cut:.0%} removed: {len(sub)} datasets, mean LR change "
+          f"{(sub.test_auc_p1 - sub.test_auc_dedup).mean() if len(sub) else float('nan'):+.4f}")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

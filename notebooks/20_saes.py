@@ -297,3 +297,43 @@ for lat in picks:
 print(name)
 pd.set_option("display.max_colwidth", 120)
 display(pd.DataFrame(rows))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: sparsity against reconstruction
+# :label: ex-20_saes-predict
+# At one width, an SAE with more active latents per token (larger L0) has more room to reconstruct. Predict the sign of the correlation between L0 and the fraction of variance explained across this profile's SAEs.
+# :::
+#
+# :::{solution} ex-20_saes-predict
+# :class: dropdown
+# Positive at one width (more active latents, better reconstruction), but across widths and architectures the relation is loose: a wide SAE with a small L0 can beat a narrow one with a large L0. The code computes the rank correlation on this profile.
+# :::
+
+# %% [markdown]
+# :::{exercise} Extend: quality against sparsity, in numbers
+# :label: ex-20_saes-extend
+# Extend the quality table: compute Spearman's rank correlation between L0 and FVE, and between L0 and CE loss recovered, over the profile's SAEs.
+# :::
+#
+# :::{solution-start} ex-20_saes-extend
+# :class: dropdown
+# :::
+#
+# Rank correlation needs at least three SAEs; with the smoke profile's few SAEs it is noisy.
+
+# %% tags=["solution"]
+from scipy.stats import spearmanr
+
+for col in ("fve", "ce_recovered"):
+    if {"l0", col} <= set(out.columns) and len(out) >= 3:
+        rho = spearmanr(out["l0"], out[col])
+        print(f"L0 vs {col}: Spearman rho {rho.statistic:+.2f} (p = {rho.pvalue:.2g}, {len(out)} SAEs)")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -199,3 +199,40 @@ for (paper, verdict), g in lad_df.groupby(["paper", "verdict"], sort=False):
 display(Markdown("\n".join(lines)))
 glue("ladder_ce_low", float(ce_by_frac.loc[lo_f]), display=False)
 glue("ladder_ce_high", float(ce_by_frac.loc[hi_f]), display=False)
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: does a better SAE close P1's gap?
+# :label: ex-21_sae_ladder-predict
+# Predict: as CE loss recovered rises along the ladder, does the SAE probe's deficit against the strong quiver shrink, grow or stay put?
+# :::
+#
+# :::{solution} ex-21_sae_ladder-predict
+# :class: dropdown
+# If P1's verdict were a statement about weak SAEs, the deficit would shrink with quality. The figure and the lines above say which way it moves between the lowest and the highest rung here (CE recovered {glue:text}`ladder_ce_low:.2f` to {glue:text}`ladder_ce_high:.2f`).
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: the reference quiver
+# :label: ex-21_sae_ladder-change
+# The ladder compares SAE probes with the strong quiver (P1's baselines + the z-scored LR). Recompute the reference with P1's own baselines only. How much lower is it?
+# :::
+#
+# :::{solution-start} ex-21_sae_ladder-change
+# :class: dropdown
+# :::
+#
+# P1's own quiver is weaker on this model (its LR grid sits at the edge, see the P1 pages), so against it the SAE probes look better at every rung; the verdict's direction can depend on the reference.
+
+# %% tags=["solution"]
+p1_ref = Q.quiver(res, methods=[m for m in Q.P1_BASELINES if m in set(res.method)], include_sae=False)
+p1_auc = p1_ref.set_index("dataset")["test_auc"].sort_index()
+print(f"P1's quiver {p1_auc.mean():.3f}, strong quiver {q_auc.mean():.3f} (mean test AUC, {len(p1_auc)} datasets)")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

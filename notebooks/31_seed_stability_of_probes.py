@@ -44,7 +44,7 @@ from myst_nb import glue
 from sklearn.metrics import roc_auc_score
 
 from saeprobe import load_profile, saes
-from saeprobe.core import activations, data
+from saeprobe.core import activations, claims, data
 from saeprobe.core.models import load_profile_model
 from saeprobe.core.stats import bootstrap_ci
 from saeprobe.p1 import probes
@@ -202,3 +202,58 @@ for arch in ("topk", "standard", "jumprelu"):
 elapsed = time.perf_counter() - T0
 glue("p2p1_nb31_seconds", elapsed, display=False)
 print(f"notebook time {elapsed:.0f} s")
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+if not pairs.empty:
+    first_row = agg.iloc[0]
+    sub = pairs[(pairs.arch == first_row.arch) & (pairs.k == first_row.k)]
+    ours31 = bootstrap_ci(1 - sub.overlap.to_numpy(), n_boot=2000, seed=prof.seed, allow_empty=True)
+    rule31, what31 = claims.direction(+1), f" ({first_row.arch}, k = {int(first_row.k)})"
+else:
+    ours31, rule31, what31 = None, claims.not_run("this profile has no seed-replica groups"), ""
+row = claims.record_claim(
+    prof, "p2-probe-latents-seed", paper="P2", page="31_seed_stability_of_probes", rule=rule31, paper_value=None,
+    ours=ours31, claim="P2's finding carried to P1's probes: retrain the SAE with another seed and part of the "
+                       "probe's chosen latents is not chosen again (1 minus the matched overlap)" + what31 + ".")
+display(Markdown(claims.claim_markdown(row)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: same latents, same AUC?
+# :label: ex-31_seed_stability_of_probes-predict
+# If a probe picks different latents with another seed, must its test AUC change too? Predict before the scatter plot.
+# :::
+#
+# :::{solution} ex-31_seed_stability_of_probes-predict
+# :class: dropdown
+# No: two different sets of latents can carry the same concept (P2's unshared latents are often split or merged versions of one another), so AUC can stay within test-set noise while the chosen latents change — the scatter's low |ΔAUC| at low overlap.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: what counts as a large seed effect
+# :label: ex-31_seed_stability_of_probes-change
+# The page counts a seed effect when the paired bootstrap CI of ΔAUC excludes 0. Count instead the pairs with |ΔAUC| > 0.01 per architecture and k. Which definition is stricter here?
+# :::
+#
+# :::{solution-start} ex-31_seed_stability_of_probes-change
+# :class: dropdown
+# :::
+#
+# With many test rows a tiny ΔAUC is already significant, so the fixed 0.01 cut can be the stricter one; with few test rows (smoke) it is the other way round.
+
+# %% tags=["solution"]
+if not pairs.empty:
+    print(pairs.assign(large=pairs.d_auc.abs() > 0.01).groupby(["arch", "k"])[["large", "significant"]].mean().round(3))
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -37,6 +37,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from saeprobe.core import claims
 from saeprobe.p3 import MOSAIC_PAPER, datasets, grid_configs, paired_ci, run, select, setup, summarize, summary_row
 
 T0 = time.perf_counter()
@@ -160,3 +161,55 @@ glue("p3_41_seconds", time.perf_counter() - T0, display=False)
 # [{glue:text}`p3_41_width_diff_lo:+.3f`, {glue:text}`p3_41_width_diff_hi:+.3f`] (nan: one width only).
 # The SAE counts score best at layer {glue:text}`p3_41_best_layer` (-1: no SAEs). (This page took
 # {glue:text}`p3_41_seconds:.0f` s.)
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+row = claims.record_claim(
+    prof, "p3-counts-vs-hidden-main-layer", paper="P3", page="41_layers_widths", rule=claims.no_gain(0.01),
+    claim="At the main layer, the last-token hidden state does not beat the SAE's binarised counts (hidden minus "
+          "SAE macro F1).", paper_value=None,
+    ours=-float(pm.iloc[0]["mean"]) if len(pm) else None, ci_lo=-float(pm.iloc[0]["hi"]) if len(pm) else None,
+    ci_hi=-float(pm.iloc[0]["lo"]) if len(pm) else None)
+display(Markdown(claims.claim_markdown(row)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: which layer?
+# :label: ex-41_layers_widths-predict
+# MOSAIC's best features come from a middle layer. Predict the best layer for SAE counts here, as a fraction of the model's depth.
+# :::
+#
+# :::{solution} ex-41_layers_widths-predict
+# :class: dropdown
+# Middle layers hold the most abstract, linearly readable features; early layers are close to tokens and late ones to the next-token prediction. Here the best layer is {glue:text}`p3_41_best_layer`.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: pick the layer on validation
+# :label: ex-41_layers_widths-change
+# The best layer above is read off test F1. Pick it by validation F1 instead. Same layer?
+# :::
+#
+# :::{solution-start} ex-41_layers_widths-change
+# :class: dropdown
+# :::
+#
+# If both agree, the layer choice is not a test-set artefact; if not, the difference is the optimism of picking on test (page 43 measures it for the whole grid).
+
+# %% tags=["solution"]
+by_layer = sel[sel.features == "sae"].groupby("layer")[["val_f1", "test_f1"]].mean()
+if len(by_layer):
+    print(by_layer.round(3))
+    print("best by validation:", int(by_layer.val_f1.idxmax()), "- best by test:", int(by_layer.test_f1.idxmax()))
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -38,8 +38,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe.core import data
-from saeprobe.p3 import CROSSLINGUAL, crosslingual, grid_configs, mean_ci, mosaic_config_label, select, setup
+from saeprobe.core import claims, data
+from saeprobe.p3 import (CROSSLINGUAL, crosslingual, grid_configs, mean_ci, mosaic_config_label, paired_ci, select,
+                         setup)
 
 T0 = time.perf_counter()
 S = setup(profile, widths="main")
@@ -128,3 +129,55 @@ glue("p3_42_seconds", time.perf_counter() - T0, display=False)
 # zero-shot score is what an almost-constant prediction gets — it cannot transfer, as MOSAIC says.
 # The best zero-shot representation here is *{glue:text}`p3_42_best_ood_cfg`*
 # ({glue:text}`p3_42_best_ood_f1:.3f`). (This page took {glue:text}`p3_42_seconds:.0f` s.)
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+sae_ood = sel[sel.config == sae_lbl].set_index("dataset")["ood_f1"]
+tf_ood = sel[sel.config == "TF-IDF"].set_index("dataset")["ood_f1"]
+ci42 = paired_ci(sae_ood, tf_ood, n_boot=s.n_boot) if len(sae_ood) and len(tf_ood) else None
+row = claims.record_claim(
+    prof, "p3-crosslingual-sae-vs-tfidf", paper="P3", page="42_cross_lingual",
+    rule=claims.direction(+1) if ci42 else claims.not_run("no cross-lingual dataset or no SAE on this profile"),
+    claim="Trained on English and tested zero-shot on a translation, SAE features keep more macro F1 than TF-IDF "
+          "(SAE minus TF-IDF, translated test set).", paper_value=None, ours=ci42)
+display(Markdown(claims.claim_markdown(row)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: TF-IDF on French
+# :label: ex-42_cross_lingual-predict
+# A TF-IDF classifier is fitted on English n-grams. Predict its macro F1 on the French test file, before reading the coverage table.
+# :::
+#
+# :::{solution} ex-42_cross_lingual-predict
+# :class: dropdown
+# Close to a constant classifier: most French texts share no n-gram with the English vocabulary, so they become all-zero vectors and get the intercept's class. The coverage here is {glue:text}`p3_42_tfidf_ood_cov:.2f` of translated texts against {glue:text}`p3_42_tfidf_id_cov:.2f` in English.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: in-language drop per representation
+# :label: ex-42_cross_lingual-change
+# For each representation, compute the drop from the English held-out F1 to the translated F1. Which representation loses least, and is it the one with the best translated F1?
+# :::
+#
+# :::{solution-start} ex-42_cross_lingual-change
+# :class: dropdown
+# :::
+#
+# The smallest drop and the best zero-shot score need not coincide: a weak representation can lose little because it had little to lose.
+
+# %% tags=["solution"]
+drop = sel.groupby("config")[["test_f1", "ood_f1"]].mean().assign(drop=lambda d: d.test_f1 - d.ood_f1)
+print(drop.sort_values("drop").round(3))
+
+# %% [markdown]
+# :::{solution-end}
+# :::

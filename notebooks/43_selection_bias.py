@@ -37,6 +37,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from saeprobe.core import claims
 from saeprobe.p3 import MOSAIC_PAPER, datasets, grid_configs, mosaic_config_label, optimism, run, setup
 
 T0 = time.perf_counter()
@@ -124,3 +125,51 @@ glue("p3_43_seconds", time.perf_counter() - T0, display=False)
 # fixed configuration adds {glue:text}`p3_43_c_optimism:+.3f`. By construction the test-selected number
 # can never be below the validation-selected one, so it is an upper bound, not an estimate, of the
 # chosen configuration's performance. (This page took {glue:text}`p3_43_seconds:.0f` s.)
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+row = claims.record_claim(
+    prof, "p3-test-selection-optimism", paper="P3", page="43_selection_bias", rule=claims.direction(+1),
+    claim="MOSAIC's protocol (picking the configuration by test F1) overstates macro F1 against picking by "
+          "validation (test-selected minus validation-selected).", paper_value=None, ours=opt["optimism"])
+display(Markdown(claims.claim_markdown(row)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: how optimistic is picking on test?
+# :label: ex-43_selection_bias-predict
+# Picking the best of many configurations by test F1 reports the maximum of noisy numbers. Predict: does the optimism grow or shrink with the number of candidates, and with the size of the test set?
+# :::
+#
+# :::{solution} ex-43_selection_bias-predict
+# :class: dropdown
+# It grows with the number of candidates (a maximum of more noisy draws) and shrinks with the test set (less noise per draw). Here {glue:text}`p3_43_n_candidates` candidates per dataset give an optimism of {glue:text}`p3_43_optimism:.3f`.
+# :::
+
+# %% [markdown]
+# :::{exercise} Change one parameter: what counts as optimistic
+# :label: ex-43_selection_bias-change
+# Count the datasets whose optimism exceeds 0.02 macro F1, then 0.05.
+# :::
+#
+# :::{solution-start} ex-43_selection_bias-change
+# :class: dropdown
+# :::
+#
+# The count at 0.05 shows whether the average comes from a few datasets with tiny test sets.
+
+# %% tags=["solution"]
+for cut in (0.02, 0.05):
+    print(f"optimism > {cut}: {int((per.optimism > cut).sum())} of {len(per)} datasets")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -39,6 +39,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from saeprobe import load_profile
+from saeprobe.core import claims
 from saeprobe.p3 import cross_model_transfer, model_available, select
 
 T0 = time.perf_counter()
@@ -83,3 +84,55 @@ glue("p3_44_seconds", time.perf_counter() - T0, display=False)
 # in this build; macro F1 of predicting B's answers: {glue:text}`p3_44_f1:.3f` (majority baseline
 # {glue:text}`p3_44_majority_f1:.3f`; nan = not run). Our version uses model A's hidden state rather
 # than its SAE features, because the official SAEs of a hub model need the hub as well.
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+
+# %%
+if runnable:
+    ours44, rule44 = float(sel.test_f1 - sel.majority_f1), claims.direction(+1)
+else:
+    ours44, rule44 = None, claims.not_run("needs the hub (a second model; Gemma-2 weights are gated)")
+row = claims.record_claim(
+    prof, "p3-cross-model", paper="P3", page="44_cross_model", rule=rule44, paper_value=None, ours=ours44,
+    claim="A small model's features predict a larger model's answers better than the majority answer (macro F1 "
+          "minus the majority baseline).")
+display(Markdown(claims.claim_markdown(row)))
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are hidden: open one after you have tried (the code in a solution ran when this page was built).
+
+# %% [markdown]
+# :::{exercise} Predict before you run: what does the majority baseline score?
+# :label: ex-44_cross_model-predict
+# Model B answers a binary task; a classifier predicts B's answers. If B answers one class 80 % of the time, what macro F1 does always predicting that class get?
+# :::
+#
+# :::{solution} ex-44_cross_model-predict
+# :class: dropdown
+# Macro F1 averages the two classes' F1: the majority class gets 2·0.8/(1+0.8) ≈ 0.89, the other 0, so macro F1 ≈ 0.44 — well below accuracy's 0.8, which is why the page reports macro F1 next to the majority baseline.
+# :::
+
+# %% [markdown]
+# :::{exercise} Extend: check which models this machine can load
+# :label: ex-44_cross_model-extend
+# Before planning a cross-model run, print which of the two models this machine can load and why — the first thing to check on a new machine.
+# :::
+#
+# :::{solution-start} ex-44_cross_model-extend
+# :class: dropdown
+# :::
+#
+# Offline only the local Gemma 3 270M loads; with `SAEPROBE_ONLINE=1` and the Gemma licence accepted, the hub models do too, and the page then runs the transfer.
+
+# %% tags=["solution"]
+for av in (av_a, av_b):
+    print(f"{av.name}: {'available' if av.available else 'not available'} ({av.reason})")
+
+# %% [markdown]
+# :::{solution-end}
+# :::

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from saeprobe.book.execute import NotebookFailed, execute
 from saeprobe.book.plan import (
+    CLAIMS,
     GENERATED,
     find_root,
     list_entries,
@@ -46,8 +48,12 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
         stem = old.name.removesuffix(".ipynb").removesuffix(".FAILED")
         if stem not in sources:
             old.unlink()
+            shutil.rmtree(rootp / GENERATED / CLAIMS / stem, ignore_errors=True)  # its claims too
             manifest["notebooks"].pop(stem, None)
             print(f"removed {old.relative_to(rootp)} (no notebooks/{stem}.py nor variant)", flush=True)
+    for folder in sorted((rootp / GENERATED / CLAIMS).glob("*/")):
+        if folder.name not in sources:  # claims of a page that no longer exists
+            shutil.rmtree(folder, ignore_errors=True)
     for k in stale:
         manifest["notebooks"].pop(k, None)
     if stale:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from saeprobe.book.plan import GENERATED, Plan
+from saeprobe.book.plan import CLAIMS, GENERATED, Plan
 from saeprobe.core.config import load_profile
 
 KERNEL_NAME = "python3"
@@ -107,6 +109,11 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
         if md is not None:
             _, _, rest = md.source.lstrip().partition("\n")
             md.source = f"# {plan.title}" + (f"\n{rest}" if rest else "")
+    if plan.output.stem != plan.source.stem:  # a variant: its exercise labels ex-<source>-* become its own
+        pat = re.compile(rf"\bex-{re.escape(plan.source.stem)}(?=[-\s]|$)", re.MULTILINE)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = pat.sub(f"ex-{plan.output.stem}", cell.source)
     # a note naming the profile goes right after the title cell
     first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
     nb.cells.insert(first_md + 1, nbformat.v4.new_markdown_cell(_profile_note(profile, params)))
@@ -122,8 +129,11 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
     t0 = time.perf_counter()
     # environment of the kernel: figures inline always; no progress bars in the rendered pages
     # (papermill stores every tqdm refresh as text) unless the output is streamed to the terminal
+    # the page's claims (saeprobe.core.claims) go to this book's claims folder; its old ones are dropped
+    claims_dir = root / GENERATED / CLAIMS
+    shutil.rmtree(claims_dir / plan.output.stem, ignore_errors=True)
     env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
-           "PYTHONWARNINGS": "ignore:IProgress not found"}
+           "PYTHONWARNINGS": "ignore:IProgress not found", "SAEPROBE_CLAIMS_DIR": str(claims_dir)}
     if not log_output:
         env["TQDM_DISABLE"] = "1"
     env_before = {k: os.environ.get(k) for k in env}

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from saeprobe.core import claims
 from saeprobe.core.cache import atomic_write_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -17,6 +18,11 @@ GENERATED = Path("book") / "_generated"
 MANIFEST = "manifest.json"
 NOTEBOOK_RE = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.py$")
 VARIANTS = Path("notebooks") / "variants.yaml"
+#: The claims page: executed after every other page (its number sorts last) and planned with the digest
+#: of every claim fragment (book/_generated/claims/<page>/<id>.json) as one more input, so it reruns
+#: exactly when a page's recorded claims change.
+CLAIMS_PAGE = "99_claims"
+CLAIMS = "claims"
 
 
 # ----------------------------------------------------------------------------------------- paths
@@ -211,6 +217,8 @@ def plan_for(root: Path, source: Path, profile: str, params: dict,
     }
     if title:
         inputs["title"] = _sha(title.encode())
+    if (name or source.stem) == CLAIMS_PAGE:
+        inputs["claims"] = claims.fragments_digest(root / GENERATED / CLAIMS)
     key = _sha(json.dumps(inputs, sort_keys=True).encode())
     return Plan(source, root / GENERATED / ((name or source.stem) + ".ipynb"), key, inputs, title)
 

@@ -341,3 +341,46 @@ def test_download_button_for_every_executed_notebook(built_book, server, browser
             got["tab"].wait_for_load_state()
             assert json.loads(got["tab"].evaluate("document.body.innerText"))["cells"]
         context.close()
+
+def test_claims_csv_has_a_row_per_claim_of_the_pages_that_ran(built_book):
+    """claims.csv (assembled by 99_claims): one row per fragment the smoke pages recorded, from pages
+    that are in this book; every page that calls record_claim contributed."""
+    import pandas as pd
+
+    from saeprobe.core import claims
+
+    gen = WORK / "book" / "_generated"
+    table = pd.read_csv(gen / "claims.csv")
+    assert list(table.columns) == list(claims.COLUMNS)
+    frags = [f for f in claims.read_fragments(gen / "claims") if f["profile"] == "smoke"]
+    assert sorted(table["id"]) == sorted(f["id"] for f in frags) and len(table) == len(set(table["id"]))
+    entries = {e.name: e for e in book.list_entries(WORK)}
+    assert set(table["page"]) <= set(entries)
+    recording = {n for n, e in entries.items() if "record_claim(" in e.source.read_text() and n != book.plan.CLAIMS_PAGE}
+    assert recording and recording <= set(table["page"]), recording - set(table["page"])
+    ok = table["verdict"].isin(claims.VERDICTS[:3]) | table["verdict"].str.startswith(claims.NOT_RUN)
+    assert ok.all(), table.loc[~ok, ["id", "verdict"]]
+
+
+def test_code_solutions_ran(built_book):
+    """Cells tagged `solution` were executed with their page, without an error output."""
+    import nbformat
+
+    n = 0
+    for e in book.list_entries(WORK):
+        nb = nbformat.read(WORK / "book" / "_generated" / f"{e.name}.ipynb", as_version=4)
+        for c in nb.cells:
+            if c.cell_type == "code" and "solution" in c.metadata.get("tags", []):
+                n += 1
+                assert c.execution_count is not None, f"{e.name}: solution cell not executed: {c.source[:60]!r}"
+                assert not [o for o in c.outputs if o.output_type == "error"], f"{e.name}: solution failed"
+    assert n >= 10
+
+
+def test_claims_page_and_exercises_render(visited):
+    claims_page = visited.get("book/_generated/99_claims.html")
+    assert claims_page, "the claims page is not in the book"
+    assert any("_images/" in i["src"] for i in claims_page["imgs"]), "the claims figure is missing"
+    assert "reproduces" in claims_page["text"] or "does not" in claims_page["text"] or "partly" in claims_page["text"]
+    ex = visited["book/_generated/10_standard.html"]["text"]
+    assert "Exercise" in ex and "Solution" in ex
