@@ -74,6 +74,9 @@ class TrainSettings:
     aux_coefficient: float = 1.0  # (Batch)TopK's auxiliary loss on dead latents (sae-lens' AuxK)
     decoder_init_norm: float = 0.1  # norm of the decoder columns at initialisation (sae-lens default)
     data_seed: int | None = None  # order of training batches; None: the profile seed
+    # (Matryoshka) BatchTopK: step of the running inference threshold (sae-lens default 0.01 needs
+    # ~500 steps to settle; short runs need more or inference L0 overshoots k)
+    topk_threshold_lr: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class SAEEntry:
     aux_coefficient: float | None = None
     decoder_init_norm: float | None = None
     data_seed: int | None = None
+    topk_threshold_lr: float | None = None
 
     def __post_init__(self):
         if str(self.arch).lower() not in ARCH_ALIASES:

@@ -16,7 +16,8 @@ __all__ = ["ARCH_ALIASES", "SAESpec", "sae_specs", "select_specs", "arch_name", 
 
 _T = TrainSettings()
 #: Fields added after the first release -> the value every SAE had before (left out of cache keys then).
-_ADDED = {"matryoshka_widths": None, "aux_coefficient": 1.0, "decoder_init_norm": 0.1, "train_families": None}
+_ADDED = {"matryoshka_widths": None, "aux_coefficient": 1.0, "decoder_init_norm": 0.1, "train_families": None,
+          "topk_threshold_lr": 0.01}
 
 
 def arch_name(name: str) -> str:
@@ -55,6 +56,7 @@ class SAESpec:
     aux_coefficient: float = _T.aux_coefficient
     decoder_init_norm: float = _T.decoder_init_norm
     data_seed: int | None = _T.data_seed
+    topk_threshold_lr: float = _T.topk_threshold_lr
     #: train only on corpus texts of these P1 source families (None: the whole corpus); see
     #: :mod:`saeprobe.saes.families`
     train_families: tuple[str, ...] | None = None

@@ -80,10 +80,12 @@ def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
     if spec.arch == "topk":
         return TopKTrainingSAE(TopKTrainingSAEConfig(**topk, **common))
     if spec.arch == "batchtopk":
-        return BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(**topk, **common))
+        return BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(
+            topk_threshold_lr=float(spec.topk_threshold_lr), **topk, **common))
     if spec.arch == "matryoshka":
         return MatryoshkaBatchTopKTrainingSAE(MatryoshkaBatchTopKTrainingSAEConfig(
-            matryoshka_widths=list(spec.matryoshka_widths), **topk, **common))
+            matryoshka_widths=list(spec.matryoshka_widths), topk_threshold_lr=float(spec.topk_threshold_lr),
+            **topk, **common))
     if spec.arch == "standard":
         return StandardTrainingSAE(StandardTrainingSAEConfig(
             l1_coefficient=float(spec.l1_coefficient), l1_warm_up_steps=int(spec.l1_warmup_frac * steps), **common))
