@@ -82,8 +82,11 @@ def arch_verdict(table: pd.DataFrame, *, k: int) -> str:
     parts.append(f"{len(loses)} of {len(t)} lose more often than they win (CIs apart) and {len(behind)} of {len(t)} "
                  "have a mean AUC below the strong quiver's (paired CI below 0)")
     overlap = best["win_lo"] <= worst["win_hi"]
-    parts.append(f"the win rates run from {worst['win']:.0%} ({worst['label']}) to {best['win']:.0%} ({best['label']}), "
-                 + ("and their CIs overlap, so these datasets do not separate the architectures" if overlap else
-                    "and the two CIs do not overlap: the architecture matters here"))
+    if best["win"] == worst["win"]:
+        parts.append(f"every architecture wins on {best['win']:.0%} of the datasets, so the win rate does not separate them")
+    else:
+        parts.append(f"the win rates run from {worst['win']:.0%} ({worst['label']}) to {best['win']:.0%} ({best['label']}), "
+                     + ("and their CIs overlap, so these datasets do not separate the architectures" if overlap else
+                        "and the two CIs do not overlap: the architecture matters here"))
     s = "; ".join(parts)
     return f"At k = {k}: {s[0].upper() + s[1:]}."

@@ -110,3 +110,20 @@ def test_win_rates_use_the_margin():
     # margin 0: every non-equal pair decides
     r3 = win_rates(sae, base, margin=0.0, n_boot=200)
     assert r3["n_win"] == 2 and r3["n_loss"] == 2 and np.isclose(r3["tie"], 0)
+
+
+def test_arch_verdict_follows_the_cis():
+    from saeprobe.p1.architectures import arch_verdict
+
+    def row(label, win, lo, hi, loss, llo, lhi, diff_hi):
+        return {"label": label, "k": 16, "n": 20, "win": win, "win_lo": lo, "win_hi": hi, "loss": loss, "loss_lo": llo,
+                "loss_hi": lhi, "diff": diff_hi - 0.01, "diff_lo": diff_hi - 0.02, "diff_hi": diff_hi}
+
+    t = pd.DataFrame([row("A", 0.6, 0.45, 0.75, 0.1, 0.0, 0.2, 0.02), row("B", 0.1, 0.0, 0.2, 0.7, 0.5, 0.85, -0.01)])
+    s = arch_verdict(t, k=16)
+    assert "A beats the strong baselines" in s and "1 of 2 lose more often" in s and "1 of 2 have a mean AUC below" in s
+    assert "do not overlap: the architecture matters" in s
+    t2 = pd.DataFrame([row("A", 0.2, 0.05, 0.4, 0.5, 0.3, 0.7, -0.01), row("B", 0.2, 0.05, 0.4, 0.5, 0.3, 0.7, -0.01)])
+    s2 = arch_verdict(t2, k=16)
+    assert s2.startswith("At k = 16: No architecture beats") and "every architecture wins on 20%" in s2
+    assert "few datasets" in arch_verdict(t2.assign(n=1), k=16)
