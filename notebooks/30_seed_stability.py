@@ -47,7 +47,8 @@ from scipy.stats import spearmanr
 
 from saeprobe import load_profile, saes
 from saeprobe.core.models import hub_offline, load_profile_model
-from saeprobe.p2 import analysis, axes, matching, seeds
+from saeprobe.p2 import analysis, matching, seeds
+from saeprobe.p2 import axes as p2axes
 from saeprobe.p2.analysis import format_ci as ci
 from saeprobe.saes import families
 
@@ -453,16 +454,16 @@ display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica g
 # CIs are over seed pairs (three seeds: three pairs that share seeds, so the CIs are optimistic).
 
 # %%
-ax = P2.axes
+p2ax = P2.axes
 axis_rows: list[dict] = []
-if ax.sae is None:
+if p2ax.sae is None:
     display(Markdown(f"Profile `{prof.name}` sets no `p2.axes.sae`: the layer and corpus axes are not measured."))
 else:
     main_hook = prof.hook_name()
     main_corpus = saes.token_corpus(prof, sorted({prof.hook_name(layer) for layer in prof.layers}), model,
                                     progress=False)[main_hook]
-    lay_groups = axes.layer_groups(prof)
-    cor_groups, fams = axes.corpus_groups(prof, main_corpus)
+    lay_groups = p2axes.layer_groups(prof)
+    cor_groups, fams = p2axes.corpus_groups(prof, main_corpus)
     if fams:
         display(Markdown("\n".join(f"- **corpus {k}** ({len(v)} families, "
                                     f"{int(families.family_rows(prof, main_corpus, v).sum()):,} training tokens): "
@@ -474,7 +475,7 @@ else:
     points += [("corpus", k, g) for k, g in cor_groups.items()]
     for axis, point, g in points:
         ss = [saes.get_sae(prof, s, model=model, progress=False) for s in g]
-        row = axes.axis_row(ss, threshold=THR, cache_dir=CACHE, n_boot=int(P2.n_boot), seed=prof.seed)
+        row = p2axes.axis_row(ss, threshold=THR, cache_dir=CACHE, n_boot=int(P2.n_boot), seed=prof.seed)
         axis_rows.append({"axis": axis, "point": point, "sae": g[0].name, **row,
                           "L0": np.nanmean([analysis.manifest_metric(x, "l0") for x in ss]),
                           "FVE": np.nanmean([analysis.manifest_metric(x, "fve") for x in ss]),
@@ -502,7 +503,7 @@ axis_lines = []
 for axis, what in (("layer", "layer"), ("corpus", "training corpus")):
     sub = axis_tab[axis_tab.axis == axis] if not axis_tab.empty else axis_tab
     for col, name in (("shared", "decoder and encoder"), ("shared_decoder", "decoder only")):
-        sentence, minority = axes.minority_verdict(sub, what=what, col=col)
+        sentence, minority = p2axes.minority_verdict(sub, what=what, col=col)
         axis_lines.append(f"- *{what.capitalize()}s, {name}:* {sentence}")
         gl(f"p2_axes_{axis}_{col}_minority", "not measured" if minority is None and sub.empty else str(minority))
 display(Markdown("\n".join(axis_lines)))
@@ -519,7 +520,7 @@ display(Markdown("\n".join(axis_lines)))
 model_rows = []
 if not P2.models:
     display(Markdown(f"Profile `{prof.name}` names no P2 model (`p2.models`); the paper profile lists them."))
-elif ax.sae is None:
+elif p2ax.sae is None:
     display(Markdown("`p2.axes.sae` is not set, so there is no SAE to train on P2's models."))
 elif hub_offline():
     display(Markdown("**The hub is not reachable from this run (offline mode)**, so P2's own models ("
@@ -528,14 +529,14 @@ elif hub_offline():
 else:
     from transformer_lens import HookedTransformer
 
-    texts, source = axes.model_texts(prof)
+    texts, source = p2axes.model_texts(prof)
     for m in P2.models:
         try:
             tl = HookedTransformer.from_pretrained_no_processing(m.model, device=prof.device or "cpu")
         except Exception as exc:  # hub errors differ by library version: report and go on
             display(Markdown(f"`{m.model}` could not be loaded: {type(exc).__name__}: {exc}"))
             continue
-        r = axes.hub_model_pair(prof, tl, m.hook, texts, tokens=int(P2.model_tokens))
+        r = p2axes.hub_model_pair(prof, tl, m.hook, texts, tokens=int(P2.model_tokens))
         model_rows.append({"model": m.model, "hook": m.hook, "note": m.note, **r})
         del tl
     if model_rows:
@@ -544,7 +545,7 @@ else:
         display(mt[["model", "hook", "n_tokens", "n_seeds", "shared", "shared_lo", "shared_hi", "shared_decoder",
                     "shared_decoder_lo", "shared_decoder_hi", "note"]].round(3))
         mt["point"] = mt["model"]
-        sentence, minority = axes.minority_verdict(mt, what="model")
+        sentence, minority = p2axes.minority_verdict(mt, what="model")
         display(Markdown(sentence))
         gl("p2_axes_models_minority", str(minority))
 
