@@ -452,6 +452,10 @@ display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica g
 #   group, so over about half as many distinct tokens (more epochs).
 #
 # CIs are over seed pairs (three seeds: three pairs that share seeds, so the CIs are optimistic).
+# The trade for the budget: `p2.axes.sae` may be narrower than the main SAEs (the cpu profile uses
+# its width-1024 TopK, a quarter of the main width, so each extra SAE trains in about a quarter of the
+# time); P2 finds sharing falls with width, so at the main width a minority verdict would be expected
+# to hold with more room, a majority one to weaken.
 
 # %%
 p2ax = P2.axes
@@ -500,11 +504,11 @@ if not axis_tab.empty:
     plt.tight_layout()
     plt.show()
 axis_lines = []
-for axis, what in (("layer", "layer"), ("corpus", "training corpus")):
+for axis, what, plural in (("layer", "layer", "Layers"), ("corpus", "training corpus", "Training corpora")):
     sub = axis_tab[axis_tab.axis == axis] if not axis_tab.empty else axis_tab
     for col, name in (("shared", "decoder and encoder"), ("shared_decoder", "decoder only")):
         sentence, minority = p2axes.minority_verdict(sub, what=what, col=col)
-        axis_lines.append(f"- *{what.capitalize()}s, {name}:* {sentence}")
+        axis_lines.append(f"- *{plural}, {name}:* {sentence}")
         gl(f"p2_axes_{axis}_{col}_minority", "not measured" if minority is None and sub.empty else str(minority))
 display(Markdown("\n".join(axis_lines)))
 
