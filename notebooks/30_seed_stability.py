@@ -50,7 +50,9 @@ from saeprobe.core import claims
 from saeprobe.core.models import hub_offline, load_profile_model
 from saeprobe.core.stats import CI
 from saeprobe.p2 import analysis, matching, seeds
+from saeprobe.p2 import axes as p2axes
 from saeprobe.p2.analysis import format_ci as ci
+from saeprobe.saes import families
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
@@ -436,6 +438,122 @@ if k_verdict is not None:
     verdicts.append(f"- *Sharing falls with k?* P2 (paper): yes. Ours ({analysis.describe_trend(k_trend, 'k')}) — {k_verdict}.")
     gl("p2_k_verdict", k_verdict.replace("*", ""))
 display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica groups in this profile for a verdict."))
+
+# %% [markdown]
+# ## P2's other axes: every layer, and two training corpora
+#
+# P2 finds the effect "across multiple layers of three different LLMs, two datasets, and several SAE
+# architectures" (the paper's words). Two of those axes on our model, with one SAE (`p2.axes.sae`,
+# trained like the main SAEs: same recipe and token budget) and the seeds `p2.axes.seeds`:
+#
+# * **layers** -- a seed group at each profile layer (MOSAIC's early / middle / late: 4, 8, 12);
+# * **training data** -- at the main layer, a seed group trained only on corpus A and one trained
+#   only on corpus B: the SAE corpus split by P1 source family (`saeprobe.saes.families`; every
+#   family goes to exactly one corpus, balanced by training tokens, and a text that occurs in both
+#   groups' datasets is in neither). Each sees the same number of training tokens as the full-corpus
+#   group, so over about half as many distinct tokens (more epochs).
+#
+# CIs are over seed pairs (three seeds: three pairs that share seeds, so the CIs are optimistic).
+# The trade for the budget: `p2.axes.sae` may be narrower than the main SAEs (the cpu profile uses
+# its width-1024 TopK, a quarter of the main width, so each extra SAE trains in about a quarter of the
+# time); P2 finds sharing falls with width, so at the main width a minority verdict would be expected
+# to hold with more room, a majority one to weaken.
+
+# %%
+p2ax = P2.axes
+axis_rows: list[dict] = []
+if p2ax.sae is None:
+    display(Markdown(f"Profile `{prof.name}` sets no `p2.axes.sae`: the layer and corpus axes are not measured."))
+else:
+    main_hook = prof.hook_name()
+    main_corpus = saes.token_corpus(prof, sorted({prof.hook_name(layer) for layer in prof.layers}), model,
+                                    progress=False)[main_hook]
+    lay_groups = p2axes.layer_groups(prof)
+    cor_groups, fams = p2axes.corpus_groups(prof, main_corpus)
+    if fams:
+        display(Markdown("\n".join(f"- **corpus {k}** ({len(v)} families, "
+                                    f"{int(families.family_rows(prof, main_corpus, v).sum()):,} training tokens): "
+                                    f"{', '.join(v)}" for k, v in fams.items())))
+        gl("p2_axes_corpus_a_families", ", ".join(fams["A"]))
+        gl("p2_axes_corpus_b_families", ", ".join(fams["B"]))
+    points = [("layer", f"L{layer}", g) for layer, g in lay_groups.items()]
+    points += [("corpus", "full", lay_groups[prof.main_layer])] if prof.main_layer in lay_groups and cor_groups else []
+    points += [("corpus", k, g) for k, g in cor_groups.items()]
+    for axis, point, g in points:
+        ss = [saes.get_sae(prof, s, model=model, progress=False) for s in g]
+        row = p2axes.axis_row(ss, threshold=THR, cache_dir=CACHE, n_boot=int(P2.n_boot), seed=prof.seed)
+        axis_rows.append({"axis": axis, "point": point, "sae": g[0].name, **row,
+                          "L0": np.nanmean([analysis.manifest_metric(x, "l0") for x in ss]),
+                          "FVE": np.nanmean([analysis.manifest_metric(x, "fve") for x in ss]),
+                          "unique_train_tokens": ss[0].saeprobe_manifest.get("unique_train_tokens")})
+axis_tab = pd.DataFrame(axis_rows)
+if not axis_tab.empty:
+    display(axis_tab[["axis", "point", "n_seeds", "L0", "FVE", "unique_train_tokens", "shared", "shared_lo", "shared_hi",
+                      "shared_decoder", "shared_decoder_lo", "shared_decoder_hi", "orphan_frac"]].round(3))
+    fig, axs = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    for a_, (axis, g) in zip(axs, axis_tab.groupby("axis", sort=False)):
+        xs = np.arange(len(g))
+        for off, col, name in ((-0.1, "shared", "decoder AND encoder > 0.7"), (0.1, "shared_decoder", "decoder > 0.7")):
+            lo, hi = (g[col] - g[f"{col}_lo"]).fillna(0), (g[f"{col}_hi"] - g[col]).fillna(0)
+            a_.errorbar(xs + off, g[col], yerr=[lo, hi], fmt="o", capsize=3, label=name)
+        a_.axhline(0.5, color="k", ls=":", lw=0.8)
+        a_.set_xticks(xs)
+        a_.set_xticklabels(g["point"])
+        a_.set_xlabel({"layer": "layer", "corpus": "training corpus"}[axis])
+        a_.set_title(f"seed sharing by {axis} ({g['sae'].iloc[0].split('-s')[0]})")
+    axs[0].set_ylabel("shared fraction (mean over seed pairs)")
+    axs[0].legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
+axis_lines = []
+for axis, what, plural in (("layer", "layer", "Layers"), ("corpus", "training corpus", "Training corpora")):
+    sub = axis_tab[axis_tab.axis == axis] if not axis_tab.empty else axis_tab
+    for col, name in (("shared", "decoder and encoder"), ("shared_decoder", "decoder only")):
+        sentence, minority = p2axes.minority_verdict(sub, what=what, col=col)
+        axis_lines.append(f"- *{plural}, {name}:* {sentence}")
+        gl(f"p2_axes_{axis}_{col}_minority", "not measured" if minority is None and sub.empty else str(minority))
+display(Markdown("\n".join(axis_lines)))
+
+# %% [markdown]
+# ## P2's own models (hub access)
+#
+# The profile's `p2.models` names the models P2 used that TransformerLens can load, with P2's hook
+# (Pythia-160m's MLP output at layer 6 first). With hub access the same SAE (`p2.axes.sae`, its
+# seeds) is trained on each model's activations of the SAE corpus texts (`p2.model_tokens` tokens)
+# and the seeds are matched as above.
+
+# %%
+model_rows = []
+if not P2.models:
+    display(Markdown(f"Profile `{prof.name}` names no P2 model (`p2.models`); the paper profile lists them."))
+elif p2ax.sae is None:
+    display(Markdown("`p2.axes.sae` is not set, so there is no SAE to train on P2's models."))
+elif hub_offline():
+    display(Markdown("**The hub is not reachable from this run (offline mode)**, so P2's own models ("
+                     + ", ".join(f"`{m.model}` at `{m.hook}`" for m in P2.models)
+                     + ") are not loaded here. Set `SAEPROBE_ONLINE=1` with network access to run this section."))
+else:
+    from transformer_lens import HookedTransformer
+
+    texts, source = p2axes.model_texts(prof)
+    for m in P2.models:
+        try:
+            tl = HookedTransformer.from_pretrained_no_processing(m.model, device=prof.device or "cpu")
+        except Exception as exc:  # hub errors differ by library version: report and go on
+            display(Markdown(f"`{m.model}` could not be loaded: {type(exc).__name__}: {exc}"))
+            continue
+        r = p2axes.hub_model_pair(prof, tl, m.hook, texts, tokens=int(P2.model_tokens))
+        model_rows.append({"model": m.model, "hook": m.hook, "note": m.note, **r})
+        del tl
+    if model_rows:
+        mt = pd.DataFrame(model_rows)
+        display(Markdown(f"Texts: {source}."))
+        display(mt[["model", "hook", "n_tokens", "n_seeds", "shared", "shared_lo", "shared_hi", "shared_decoder",
+                    "shared_decoder_lo", "shared_decoder_hi", "note"]].round(3))
+        mt["point"] = mt["model"]
+        sentence, minority = p2axes.minority_verdict(mt, what="model")
+        display(Markdown(sentence))
+        gl("p2_axes_models_minority", str(minority))
 
 # %% [markdown]
 # ## The official Gemma Scope 2 SAE and its `seed_1` twin

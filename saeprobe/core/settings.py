@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 __all__ = ["ARCH_ALIASES", "LadderSettings", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings",
-           "MultiTokenSettings", "P1Settings", "P2Settings", "CrossModelSettings", "VisualSettings", "P3Settings", "parse",
-           "merge", "as_dict", "SECTIONS"]
+           "MultiTokenSettings", "ArchitectureSettings", "P1Settings", "P2AxesSettings", "P2ModelSettings", "P2Settings",
+           "CrossModelSettings", "VisualSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
 
 P1_METHODS = ("lr", "lr_z", "pca", "knn", "xgb", "mlp")
 #: SAE architecture names accepted in ``sae.saes`` -> the canonical name sae-lens training uses.
@@ -75,6 +75,9 @@ class TrainSettings:
     aux_coefficient: float = 1.0  # (Batch)TopK's auxiliary loss on dead latents (sae-lens' AuxK)
     decoder_init_norm: float = 0.1  # norm of the decoder columns at initialisation (sae-lens default)
     data_seed: int | None = None  # order of training batches; None: the profile seed
+    # (Matryoshka) BatchTopK: step of the running inference threshold (sae-lens default 0.01 needs
+    # ~500 steps to settle; short runs need more or inference L0 overshoots k)
+    topk_threshold_lr: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class SAEEntry:
     aux_coefficient: float | None = None
     decoder_init_norm: float | None = None
     data_seed: int | None = None
+    topk_threshold_lr: float | None = None
 
     def __post_init__(self):
         if str(self.arch).lower() not in ARCH_ALIASES:
@@ -189,6 +193,22 @@ class MultiTokenSettings:
 
 
 @dataclass(frozen=True)
+class ArchitectureSettings:
+    """``p1.architectures``: P1's SAE-architecture comparison (notebook 19). One SAE per entry of
+    ``saes`` (seed 0, main layer; ``seeds`` / ``layers`` of an entry are ignored), each probed with
+    P1's SAE probe at ``ks`` in the standard regime and scored by its win rate against the strong
+    baseline quiver: a win is a test AUC above the quiver's by more than ``margin`` (P1: 0.005), a
+    loss one below it by more. Training fields an entry leaves None come from ``sae.saes[entry]``,
+    then ``sae.train`` (the main SAEs' corpus, budget and recipe), so an entry equal to one of
+    ``sae.saes`` is that same cached SAE."""
+
+    saes: tuple[SAEEntry, ...] = ()
+    entry: int = 0
+    ks: tuple[int, ...] = (16, 128)
+    margin: float = 0.005
+
+
+@dataclass(frozen=True)
 class P1Settings:
     """``p1:`` -- Kantamneni et al. None for a regime grid means P1's whole grid."""
 
@@ -213,6 +233,7 @@ class P1Settings:
     cola_max_eval: int | None = None  # dataset debugging: relabelled CoLA sentences used (None: all 1,000)
     cola_max_train: int | None = None  # ... and CoLA training rows (None: every other row)
     multi_token: MultiTokenSettings = MultiTokenSettings()  # notebook 17
+    architectures: ArchitectureSettings = ArchitectureSettings()  # notebook 19 (none: the page says so)
 
     @property
     def regime_methods_or_default(self) -> tuple[str, ...]:
@@ -220,6 +241,33 @@ class P1Settings:
 
 
 # ----------------------------------------------------------------------------- p2:
+@dataclass(frozen=True)
+class P2AxesSettings:
+    """``p2.axes``: P2's other axes on page 30 -- one SAE (``sae``, an ``sae.saes``-style entry; its
+    training fields left None come from ``sae.saes[entry]``, then ``sae.train``) trained with each of
+    ``seeds`` at each of ``layers`` (None: every profile layer) and, at the main layer, on each of two
+    corpora drawn from disjoint P1 source families of the SAE corpus (``families_a``: the families of
+    corpus A, the rest go to B; None: a balanced split by text count, see
+    :func:`saeprobe.saes.families.family_split`). ``sae`` None: the axes are not measured."""
+
+    sae: SAEEntry | None = None
+    entry: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    layers: tuple[int, ...] | None = None
+    corpora: bool = True
+    families_a: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class P2ModelSettings:
+    """One of P2's own models for page 30 (hub access only): a TransformerLens model name, the hook
+    whose activations the seed pair is trained on, and a note on where the choice comes from."""
+
+    model: str
+    hook: str
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class P2Settings:
     """``p2:`` -- Paulo & Belrose seed stability."""
@@ -235,6 +283,9 @@ class P2Settings:
     hub_release: str | None = "gemma-scope-2-270m-pt-res"  # official seed pair (hub access only)
     hub_ids: tuple[str, ...] = ("layer_12_width_262k_l0_medium", "layer_12_width_262k_l0_medium_seed_1")
     hub_candidates: int = 32  # sparse matching neighbours per latent (262k is too wide for dense)
+    axes: P2AxesSettings = P2AxesSettings()  # page 30: seed pairs per layer and per training corpus
+    models: tuple[P2ModelSettings, ...] = ()  # page 30: P2's own models (TransformerLens names; hub only)
+    model_tokens: int = 100_000  # training tokens of each hub model's seed pair (activations of the SAE corpus texts)
 
 
 # ----------------------------------------------------------------------------- p3:

@@ -6,16 +6,18 @@ default lives); an entry may override any of them.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from saeprobe.core.settings import ARCH_ALIASES, TrainSettings
 
-__all__ = ["ARCH_ALIASES", "SAESpec", "sae_specs", "select_specs", "arch_name"]
+__all__ = ["ARCH_ALIASES", "SAESpec", "sae_specs", "select_specs", "arch_name", "entry_spec"]
 
 _T = TrainSettings()
 #: Fields added after the first release -> the value every SAE had before (left out of cache keys then).
-_ADDED = {"matryoshka_widths": None, "aux_coefficient": 1.0, "decoder_init_norm": 0.1}
+_ADDED = {"matryoshka_widths": None, "aux_coefficient": 1.0, "decoder_init_norm": 0.1, "train_families": None,
+          "topk_threshold_lr": 0.01}
 
 
 def arch_name(name: str) -> str:
@@ -54,6 +56,10 @@ class SAESpec:
     aux_coefficient: float = _T.aux_coefficient
     decoder_init_norm: float = _T.decoder_init_norm
     data_seed: int | None = _T.data_seed
+    topk_threshold_lr: float = _T.topk_threshold_lr
+    #: train only on corpus texts of these P1 source families (None: the whole corpus); see
+    #: :mod:`saeprobe.saes.families`
+    train_families: tuple[str, ...] | None = None
 
     def __post_init__(self):
         a = arch_name(self.arch)
@@ -71,6 +77,10 @@ class SAESpec:
             if list(widths) != sorted(set(widths)) or widths[-1] != self.width:
                 raise ValueError(f"matryoshka_widths must increase and end at the width {self.width}, got {widths}")
             object.__setattr__(self, "matryoshka_widths", tuple(int(w) for w in widths))
+        if self.train_families is not None:
+            if not self.train_families:
+                raise ValueError("train_families must name at least one source family (None: the whole corpus)")
+            object.__setattr__(self, "train_families", tuple(sorted({str(f) for f in self.train_families})))
 
     @property
     def sparsity(self) -> str:
@@ -83,7 +93,10 @@ class SAESpec:
     @property
     def name(self) -> str:
         lay = "" if self.layer is None else f"-L{self.layer}"
-        return f"{self.arch}-w{self.width}-{self.sparsity}-s{self.seed}{lay}"
+        fam = ""
+        if self.train_families is not None:
+            fam = "-F" + hashlib.sha256("|".join(self.train_families).encode()).hexdigest()[:6]
+        return f"{self.arch}-w{self.width}-{self.sparsity}-s{self.seed}{lay}{fam}"
 
     def to_dict(self) -> dict:
         """Every field, except those added after the first release while they keep the value that
@@ -134,3 +147,23 @@ def select_specs(profile: Any, *, arch: str | None = None, width: int | None = N
             continue
         res.append(s)
     return res
+
+
+def entry_spec(profile: Any, entry: Any, *, base: int = 0, seed: int = 0, layer: int | None = None,
+               **overrides: Any) -> SAESpec:
+    """The :class:`SAESpec` of an ``sae.saes``-style entry (:class:`~saeprobe.core.settings.SAEEntry`)
+    that is not in ``sae.saes``: training fields the entry leaves None come from ``sae.saes[base]``
+    (when the profile has one), then ``sae.train`` -- so it is trained on the main SAEs' corpus, budget
+    and recipe, and an entry equal to one of ``sae.saes`` gives that same (cached) SAE. ``layer`` None:
+    the main layer; ``overrides``: any other :class:`SAESpec` field (e.g. ``train_families``)."""
+    sec = profile.sae
+    defaults = sec.train
+    if sec.saes:
+        if not 0 <= base < len(sec.saes):
+            raise ValueError(f"profile {profile.name!r}: base entry {base} is not in sae.saes (0..{len(sec.saes) - 1})")
+        defaults = TrainSettings(**sec.saes[base].training(sec.train))
+    sparsity = {k: getattr(entry, k) for k in ("arch", "width", "k", "l1_coefficient", "target_l0", "matryoshka_widths")}
+    layer = profile.main_layer if layer is None else int(layer)
+    if layer not in profile.layers:
+        raise ValueError(f"profile {profile.name!r}: layer {layer} is not in layers {list(profile.layers)}")
+    return SAESpec(**sparsity, **{**entry.training(defaults), **overrides}, seed=int(seed), layer=layer)

@@ -36,6 +36,7 @@ from saeprobe.core.cache import key_for
 from saeprobe.core.config import no_bar
 from saeprobe.core.models import default_device, expected_identity, load_profile_model, model_identity
 from saeprobe.saes.corpus import corpus_key, token_corpus
+from saeprobe.saes.families import family_rows
 from saeprobe.saes.load import SAEUnavailableOffline, load_sae, save_sae, validate_folder
 from saeprobe.saes.metrics import sae_quality
 from saeprobe.saes.specs import SAESpec, sae_specs, select_specs
@@ -79,10 +80,12 @@ def _make_training_sae(spec: SAESpec, d_in: int, hook: str, model_name: str):
     if spec.arch == "topk":
         return TopKTrainingSAE(TopKTrainingSAEConfig(**topk, **common))
     if spec.arch == "batchtopk":
-        return BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(**topk, **common))
+        return BatchTopKTrainingSAE(BatchTopKTrainingSAEConfig(
+            topk_threshold_lr=float(spec.topk_threshold_lr), **topk, **common))
     if spec.arch == "matryoshka":
         return MatryoshkaBatchTopKTrainingSAE(MatryoshkaBatchTopKTrainingSAEConfig(
-            matryoshka_widths=list(spec.matryoshka_widths), **topk, **common))
+            matryoshka_widths=list(spec.matryoshka_widths), topk_threshold_lr=float(spec.topk_threshold_lr),
+            **topk, **common))
     if spec.arch == "standard":
         return StandardTrainingSAE(StandardTrainingSAEConfig(
             l1_coefficient=float(spec.l1_coefficient), l1_warm_up_steps=int(spec.l1_warmup_frac * steps), **common))
@@ -260,14 +263,15 @@ def get_sae(
     key, ckey, folder = _trained_entry(profile, spec, model_identity(model), hook)
     corpus = token_corpus(profile, [hook], model, progress=progress)[hook]
     data_seed = spec.data_seed if spec.data_seed is not None else profile.seed
-    sae, hist = train_sae(spec, corpus.train, hook=hook, model_name=profile.model, data_seed=data_seed, progress=progress)
+    train_acts = corpus.train if spec.train_families is None else corpus.acts[family_rows(profile, corpus, spec.train_families)]
+    sae, hist = train_sae(spec, train_acts, hook=hook, model_name=profile.model, data_seed=data_seed, progress=progress)
     man = {
         "key": key, "name": spec.name, "spec": spec.to_dict(), "seed": spec.seed, "hook": hook, "layer": layer,
         "profile": profile.name, "model": model_identity(model), "corpus_key": ckey,
         "corpus": {k: corpus.meta.get(k) for k in ("n_tokens", "n_heldout_tokens", "n_datasets", "n_texts_available",
                                                    "n_dropped_overlap", "max_len", "tokens")},
         "corpus_datasets": corpus.meta.get("datasets"),
-        "tokens_seen": int(hist["tokens"][-1]), "unique_train_tokens": int(corpus.train.shape[0]),
+        "tokens_seen": int(hist["tokens"][-1]), "unique_train_tokens": int(train_acts.shape[0]),
         "train_seconds": hist["train_seconds"], "input_scale": hist["scale"],
         "history": {k: v for k, v in hist.items() if isinstance(v, list)},
     }

@@ -1,0 +1,215 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # P1: SAE architectures by win rate
+#
+# **P1's question** (Kantamneni et al. 2025): do newer SAE architectures make better probes? P1
+# compared SAE architectures (ReLU, TopK, JumpReLU, BatchTopK, Gated, p-anneal, Matryoshka) by their
+# SAE probe's **win rate** against the baselines. Its authors' summary (the paper's finding, not
+# ours): the newer architectures reconstruct better at a fixed sparsity, but that improvement did not
+# carry over to sparse probing.
+#
+# Here: five architectures trained by us with sae-lens on the same corpus, token budget and recipe as
+# the profile's main SAEs, at one width and a matched L0 (`p1.architectures`); for each, its quality
+# (FVE, L0 and CE loss recovered, with CIs over held-out texts), P1's SAE probe in the standard
+# regime (P1's split, top-k latents by class-mean difference, L1 logistic regression with P1's C
+# grid) at two k, and its win / tie / loss rates against the **strong baseline quiver** (P1's
+# baselines plus the z-scored LR, chosen per dataset on validation AUC): a win is a test AUC above
+# the quiver's by more than P1's margin of 0.005. Architectures that `sae.saes` already trains are
+# the same cached SAEs.
+
+# %% tags=["parameters"]
+profile = "cpu"
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from saeprobe import load_profile, saes
+from saeprobe.core import stats
+from saeprobe.core.cache import results_dir
+from saeprobe.core.models import load_profile_model
+from saeprobe.p1 import architectures as A
+from saeprobe.p1 import features as F
+from saeprobe.p1 import quiver as Q
+from saeprobe.p1 import runner
+
+T0 = time.perf_counter()
+prof = load_profile(profile)
+cfg = prof.p1.architectures
+specs = A.architecture_specs(prof) if prof.sae.source == "local" else []
+ACTIVE = bool(specs)
+label = {s.name: A.ARCH_LABELS.get(s.arch, s.arch) for s in specs}
+targets = [t for s in specs for t in (s.k, s.target_l0) if t is not None]
+target_l0 = float(pd.Series(targets).mode().iloc[0]) if targets else float("nan")
+if not ACTIVE:
+    display(Markdown(f"**Profile `{prof.name}` lists no architectures to compare** (`p1.architectures.saes` is empty "
+                     "or its SAEs come from the hub), so this page measures nothing; the cpu profile trains them."))
+else:
+    display(pd.DataFrame([{"architecture": label[s.name], "SAE": s.name, "width": s.width, "sparsity": s.sparsity,
+                           "tokens seen": s.tokens, "in sae.saes (cached)": A.listed(prof, s)} for s in specs]))
+
+# %% [markdown]
+# ## Quality at matched L0
+#
+# Held-out part of the SAE corpus: L0 and FVE over its tokens, CE loss recovered when the SAE's
+# reconstruction replaces the residual stream (`saeprobe.saes.quality`); 95 % CIs over texts. An
+# architecture counts as L0-matched when its held-out L0 is within 25 % of the target.
+
+# %%
+if ACTIVE:
+    model = load_profile_model(prof)
+    arch_saes = {s.name: saes.get_sae(prof, s, model=model, progress=False) for s in specs}
+    corpus = saes.token_corpus(prof, [prof.hook_name()], model, progress=False)
+    qual = saes.quality_table(prof, arch_saes, corpus, model).set_index("sae")
+    qtab = pd.DataFrame([{"architecture": label[n], "L0": qual.loc[n, "l0"],
+                          "L0 matched": abs(qual.loc[n, "l0"] - target_l0) <= 0.25 * target_l0,
+                          "FVE": qual.loc[n, "fve"], "FVE CI": f"[{qual.loc[n, 'fve_lo']:.3f}, {qual.loc[n, 'fve_hi']:.3f}]",
+                          "CE recovered": qual.loc[n, "ce_recovered"],
+                          "CE CI": f"[{qual.loc[n, 'ce_recovered_lo']:.3f}, {qual.loc[n, 'ce_recovered_hi']:.3f}]",
+                          "dead": qual.loc[n, "dead_frac"], "CE tokens": qual.loc[n, "n_ce_tokens"]} for n in arch_saes])
+    display(qtab.round(3))
+    unmatched = qtab.loc[~qtab["L0 matched"], "architecture"].tolist()
+    display(Markdown(f"Target L0 {target_l0:g}: " + (
+        "every architecture is within 25 %." if not unmatched else
+        f"**{', '.join(unmatched)} {'is' if len(unmatched) == 1 else 'are'} not** (see the L0 column): "
+        "the comparison below is not at matched L0 for them.")))
+    for n in arch_saes:
+        a = next(s.arch for s in specs if s.name == n)
+        glue(f"p1_arch_{a}_l0", float(qual.loc[n, "l0"]), display=False)
+        glue(f"p1_arch_{a}_ce_recovered", float(qual.loc[n, "ce_recovered"]), display=False)
+
+# %% [markdown]
+# ## P1's SAE probe with each architecture
+#
+# Standard regime on every profile dataset. The baselines' cells are those of the standard page
+# (the results cache is shared), so only the SAE probes of new SAEs are fitted here.
+
+# %%
+if ACTIVE:
+    names = prof.dataset_names()
+    feats = F.load_features(prof, names, saes=arch_saes)
+    base_specs = [s for s in runner.specs_from_profile(prof, "standard") if s["method"] != "sae"]
+    kw = dict(ranking=prof.p1.sae_ranking, penalty=prof.p1.sae_penalty)
+    if prof.p1.sae_binarize:
+        kw["binarize"] = True
+    probe_specs = runner.expand_methods(["sae"], saes=list(arch_saes), ks=cfg.ks, **kw)
+    res = runner.run_regime("standard", names, base_specs + probe_specs, splits=F.regime_splits(prof, "standard", feats),
+                            features=feats, out_dir=results_dir(prof, "p1"), n_jobs=prof.p1.n_jobs, progress=False,
+                            table="standard_architectures")
+    strong = Q.quiver(res, methods=[m for m in Q.STRONG_BASELINES if m in set(res.method)], include_sae=False)
+    q_auc = strong.set_index("dataset")["test_auc"].sort_index()
+    q_ci = stats.bootstrap_ci(q_auc.to_numpy(), seed=prof.seed)
+    rows = []
+    for n in arch_saes:
+        for k in cfg.ks:
+            sae_auc = res[(res.method == "sae") & (res.sae == n) & (res.k == k)].set_index("dataset")["test_auc"].sort_index()
+            ci = stats.bootstrap_ci(sae_auc.to_numpy(), seed=prof.seed)
+            t = stats.paired_test(sae_auc.to_numpy(), q_auc.loc[sae_auc.index].to_numpy(), seed=prof.seed)
+            w = A.win_rates(sae_auc, q_auc, margin=cfg.margin, seed=prof.seed)
+            rows.append({"architecture": label[n], "arch": next(s.arch for s in specs if s.name == n), "label": label[n],
+                         "k": int(k), "mean_auc": ci.mean, "auc_lo": ci.lo, "auc_hi": ci.hi, "diff": t["mean_diff"],
+                         "diff_lo": t["ci_lo"], "diff_hi": t["ci_hi"], **w,
+                         "CE recovered": qual.loc[n, "ce_recovered"]})
+    arch_tab = pd.DataFrame(rows)
+    display(Markdown(f"Strong quiver (baselines {', '.join(m for m in Q.STRONG_BASELINES if m in set(res.method))}): "
+                     f"mean test AUC {q_ci.mean:.3f} (95 % CI [{q_ci.lo:.3f}, {q_ci.hi:.3f}], {q_ci.n} datasets)."))
+    display(arch_tab[["architecture", "k", "mean_auc", "auc_lo", "auc_hi", "diff", "diff_lo", "diff_hi", "win", "win_lo",
+                      "win_hi", "tie", "loss", "loss_lo", "loss_hi", "n"]].round(3))
+    glue("p1_arch_quiver_auc", float(q_ci.mean), display=False)
+    for _, r in arch_tab.iterrows():
+        for col in ("mean_auc", "win", "loss", "diff"):
+            glue(f"p1_arch_{r['arch']}_k{r['k']}_{col}", float(r[col]), display=False)
+
+# %% [markdown]
+# ## Figure: probe AUC, win rates and quality per architecture
+
+# %%
+if ACTIVE:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    order = [label[n] for n in arch_saes]
+    x = np.arange(len(order))
+    width = 0.8 / len(cfg.ks)
+    for i, k in enumerate(cfg.ks):
+        g = arch_tab[arch_tab.k == k].set_index("architecture").loc[order]
+        off = (i - (len(cfg.ks) - 1) / 2) * width
+        axes[0].errorbar(x + off, g.mean_auc, yerr=[g.mean_auc - g.auc_lo, g.auc_hi - g.mean_auc], fmt="o", capsize=3,
+                         label=f"SAE probe, k = {k}")
+        axes[1].bar(x + off, g.win, width * 0.9, yerr=[g.win - g.win_lo, g.win_hi - g.win], capsize=3,
+                    label=f"wins, k = {k}")
+        axes[1].scatter(x + off, g.loss, marker="_", s=200, color="k", zorder=3, label="losses" if i == 0 else None)
+        axes[2].errorbar(g["CE recovered"], g["diff"], yerr=[g["diff"] - g.diff_lo, g.diff_hi - g["diff"]], fmt="o",
+                         capsize=3, label=f"k = {k}")
+    axes[0].axhspan(q_ci.lo, q_ci.hi, color="grey", alpha=0.25, label="strong quiver (95 % CI)")
+    axes[0].axhline(q_ci.mean, color="k", lw=0.8)
+    axes[0].set_ylabel("mean test ROC-AUC")
+    axes[1].set_ylabel(f"share of datasets (margin {cfg.margin:g})")
+    for ax in axes[:2]:
+        ax.set_xticks(x)
+        ax.set_xticklabels(order, rotation=20, ha="right", fontsize=8)
+    for n, (a, c) in zip(order, arch_tab[arch_tab.k == cfg.ks[-1]].set_index("architecture").loc[order, ["diff", "CE recovered"]].values):
+        axes[2].annotate(n, (c, a), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axes[2].axhline(0, color="k", lw=0.8)
+    axes[2].set_xlabel("CE loss recovered (held-out)")
+    axes[2].set_ylabel("SAE probe minus strong quiver (AUC)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    axes[0].set_title("probe AUC")
+    axes[1].set_title("win rate vs the strong quiver")
+    axes[2].set_title("quality vs probe gap")
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ## Verdict
+#
+# Computed from the CIs above: does any architecture win more often than it loses against the
+# strong baselines, and do the win rates separate the architectures? Then the paper's finding --
+# better reconstruction does not buy better probes -- tested on ours: is the architecture with the
+# most CE loss recovered also the one whose probe wins most?
+
+# %%
+if ACTIVE:
+    lines = [f"- {A.arch_verdict(arch_tab, k=int(k))}" for k in cfg.ks]
+    k_top = int(cfg.ks[-1])
+    t = arch_tab[arch_tab.k == k_top]
+    best_q, best_w = t.loc[t["CE recovered"].idxmax()], t.loc[t["win"].idxmax()]
+    same = best_q["architecture"] == best_w["architecture"]
+    apart = best_w["win_lo"] > t[t.architecture != best_w["architecture"]]["win_hi"].max() if len(t) > 1 else False
+    rho = float(pd.Series(t["CE recovered"].to_numpy()).corr(pd.Series(t["win"].to_numpy()), method="spearman")) \
+        if len(t) >= 3 else float("nan")
+    lines.append(
+        f"- *Does the best reconstruction give the best probe?* At k = {k_top} the most CE loss recovered is "
+        f"{best_q['architecture']}'s ({best_q['CE recovered']:.3f}); the highest win rate is {best_w['architecture']}'s "
+        f"({best_w['win']:.0%}, 95 % CI [{best_w['win_lo']:.0%}, {best_w['win_hi']:.0%}]); Spearman correlation of CE "
+        f"recovered and win rate over the {len(t)} architectures {rho:+.2f}. "
+        + ("**Consistent with P1's finding**: " if not (same and apart) else "**Against P1's finding**: ")
+        + ("the best-reconstructing architecture is not the one that probes best." if not same else
+           "the best-reconstructing architecture also probes best, " + (
+               "and its win rate's CI lies above every other architecture's." if apart else
+               "but its win rate's CI overlaps the others', so the datasets cannot tell them apart.")))
+    display(Markdown("\n".join(lines)))
+    glue("p1_arch_verdict", " ".join(line[2:] for line in lines), display=False)
+    display(Markdown("*P1 (the paper's finding, Gemma-2 models and SAEBench SAEs): across ReLU, TopK, JumpReLU, "
+                     "BatchTopK, Gated, p-anneal and Matryoshka SAEs, better reconstruction at fixed sparsity did not "
+                     "carry over to better sparse probing.*"))
+
+# %%
+elapsed = time.perf_counter() - T0
+glue("p1_arch_seconds", elapsed, display=False)
+print(f"notebook time {elapsed:.0f} s")
