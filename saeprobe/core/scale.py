@@ -112,21 +112,25 @@ def close_clients() -> None:
 atexit.register(close_clients)
 
 
-def model_plugin(profile: Any):
+def model_plugin(profile: Any, resource: str | None = None):
     """A Dask worker plugin that loads ``profile``'s model once per worker (at registration, or
-    when the worker starts); tasks then get it from :func:`models.load_profile_model`."""
+    when the worker starts); tasks then get it from :func:`models.load_profile_model`. With
+    ``resource`` (set by :func:`run_tasks` when its tasks ask for one) only the workers offering it
+    load the model."""
     from distributed import WorkerPlugin
 
     class ModelPlugin(WorkerPlugin):
         name = f"saeprobe-model-{profile.model}-{profile.device}-{profile.dtype}"
 
-        def __init__(self, prof):
-            self.profile = prof
+        def __init__(self, prof, res):
+            self.profile, self.resource = prof, res
 
         def setup(self, worker):
+            if self.resource and self.resource not in worker.state.total_resources:
+                return
             models.load_profile_model(self.profile)
 
-    return ModelPlugin(profile)
+    return ModelPlugin(profile, resource)
 
 
 def gpu_resources(client, name: str = "GPU") -> dict | None:
@@ -177,10 +181,12 @@ def run_tasks(fn: Callable, calls: Iterable[tuple[Sequence, dict]], *, scheduler
     from distributed import as_completed
 
     client = get_client(scheduler)
-    if plugin is not None:
-        client.register_plugin(plugin)
     if isinstance(resources, str) and resources.startswith("gpu:"):
         resources = gpu_resources(client, resources.split(":", 1)[1])
+    if plugin is not None:
+        if hasattr(plugin, "resource"):
+            plugin.resource = next(iter(resources)) if resources else None
+        client.register_plugin(plugin)
     def put(v, broadcast=False):  # a list of one: scatter would split a dict or list itself
         return client.scatter([v], broadcast=broadcast, hash=False)[0]
 
