@@ -13,8 +13,9 @@ and yields the results as they finish, on
 
 :func:`scheduler_for` picks it: an explicit argument, else ``$SAEPROBE_SCHEDULER`` (what
 ``python -m saeprobe.book run --scheduler ADDRESS`` sets for the notebooks), else the profile's
-``scale.scheduler``. Large array arguments are scattered to the workers instead of travelling in
-the task graph. :func:`model_plugin` is a Dask worker plugin that loads the profile's model once
+``scale.scheduler``. A task's own arguments (e.g. its feature matrix) travel with the task, so the
+scheduler can rerun it on another worker when one dies (data scattered to a single worker would die
+with it); ``shared`` arguments are broadcast to every worker once. :func:`model_plugin` is a Dask worker plugin that loads the profile's model once
 per worker process (:func:`saeprobe.core.models.load_profile_model` then returns it to every task);
 :func:`gpu_resources` makes extraction tasks ask for a GPU where a worker offers one
 (``dask worker ... --resources GPU=1``).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import warnings
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -42,7 +44,7 @@ log = logging.getLogger("saeprobe.scale")
 ENV_VAR = "SAEPROBE_SCHEDULER"
 _NONE = ("", "none", "joblib", "loky")
 _CLIENTS: dict[str, Any] = {}
-#: Arguments bigger than this (bytes) are scattered to the workers, not put in the task graph.
+#: ``shared`` arguments bigger than this (bytes) are broadcast to the workers, not put in every task.
 SCATTER_BYTES = 1 << 16
 
 
@@ -187,16 +189,17 @@ def run_tasks(fn: Callable, calls: Iterable[tuple[Sequence, dict]], *, scheduler
         if hasattr(plugin, "resource"):
             plugin.resource = next(iter(resources)) if resources else None
         client.register_plugin(plugin)
-    def put(v, broadcast=False):  # a list of one: scatter would split a dict or list itself
-        return client.scatter([v], broadcast=broadcast, hash=False)[0]
 
-    if shared:
-        shared = {k: put(v, broadcast=True) if _big(v) or not _plain(v) else v for k, v in shared.items()}
+    def put(v):  # a list of one: scatter would split a dict or list itself
+        return client.scatter([v], broadcast=True, hash=False)[0]
+
+    if shared:  # on every worker: a copy survives a worker's death
+        shared = {k: put(v) if _big(v) or not _plain(v) else v for k, v in shared.items()}
     futures = []
-    for a, k in calls:
-        a = [put(v) if _big(v) else v for v in a]
-        k = {n: put(v) if _big(v) else v for n, v in k.items()}
-        futures.append(client.submit(fn, *a, **shared, **k, pure=False, resources=resources or None))
+    with warnings.catch_warnings():  # a task's own arrays travel with it ("large object in graph")
+        warnings.simplefilter("ignore", UserWarning)
+        for a, k in calls:
+            futures.append(client.submit(fn, *a, **shared, **k, pure=False, resources=resources or None))
     try:
         for fut in as_completed(futures):
             yield fut.result()
