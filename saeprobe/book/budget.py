@@ -173,18 +173,25 @@ def measured_cell_seconds(ref: str = "cpu") -> pd.DataFrame:
     return out
 
 
-def _cell_cost(ref: pd.DataFrame, method: str, k: int, n_train: int, d_model: int) -> float:
-    hit = ref[(ref["method"] == method) & (ref["k"] == (k if method == "sae" else 0))]
-    if hit.empty and method == "sae":  # another k: the nearest measured one
-        sub = ref[ref["method"] == "sae"]
-        hit = sub.iloc[[int(np.argmin(np.abs(sub["k"] - k)))]] if len(sub) else sub
-    if hit.empty:
+def _cost_table(ref: pd.DataFrame) -> dict:
+    """``{(method, k): (seconds, n_train)}`` of the measured cells (k 0 for baselines)."""
+    return {(r.method, int(r.k)): (float(r.seconds), max(float(r.n_train), 1.0)) for r in ref.itertuples()}
+
+
+def _cell_cost(table: dict, d_ref: int, method: str, k: int, n_train: int, d_model: int) -> float:
+    """Seconds of one cell: the measured median of its (method, k) -- an SAE probe at an unmeasured
+    k takes the nearest measured k -- x training rows, x d_model for a baseline (NaN: unmeasured)."""
+    hit = table.get((method, k if method == "sae" else 0))
+    if hit is None and method == "sae":
+        ks = [kk for m, kk in table if m == "sae"]
+        hit = table[("sae", min(ks, key=lambda kk: abs(kk - k)))] if ks else None
+    if hit is None:
         return float("nan")
-    r = hit.iloc[0]
-    scale = n_train / max(float(r["n_train"]), 1.0)
+    secs, rows = hit
+    scale = n_train / rows
     if method != "sae":  # a baseline sees d_model columns; an SAE probe sees its k latents
-        scale *= d_model / ref.attrs.get("d_model", d_model)
-    return float(r["seconds"]) * scale
+        scale *= d_model / d_ref
+    return secs * scale
 
 
 def profile_plan(name: str = "paper", *, reference: str = "cpu") -> Plan:
@@ -231,6 +238,7 @@ def profile_plan(name: str = "paper", *, reference: str = "cpu") -> Plan:
     if ref.empty:
         notes.append(f"no P1 results of the {reference!r} profile on this machine: costs not estimated")
     rows_of = {n: len(_labels(n, prof.max_rows, prof.seed)) for n in names}
+    table, d_ref = _cost_table(ref), ref.attrs.get("d_model", shape["d_model"])
     p1rows = []
     for regime in REGIMES:
         specs = runner.specs_from_profile(prof, regime, saes=list(p1_saes))
@@ -247,7 +255,7 @@ def profile_plan(name: str = "paper", *, reference: str = "cpu") -> Plan:
             cells += len(sp) * len(specs)
             for x in sp:
                 for s in specs if not ref.empty else ():
-                    c = _cell_cost(ref, s["method"], int(s.get("k") or 0), int(x.num_train), shape["d_model"])
+                    c = _cell_cost(table, d_ref, s["method"], int(s.get("k") or 0), int(x.num_train), shape["d_model"])
                     if math.isnan(c):
                         unmeasured.add(s["method"])
                     else:
