@@ -1,5 +1,5 @@
-"""The runner's command line and its two jobs: ``run`` (execute what changed) and ``build`` (the
-strict Jupyter Book build)."""
+"""The runner's command line and its jobs: ``run`` (execute what changed), ``build`` (the strict
+Jupyter Book build), ``list`` and ``plan`` (a profile's checked plan, :mod:`saeprobe.book.budget`)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from saeprobe.book.budget import PlanError, format_plan, profile_plan
 from saeprobe.book.execute import NotebookFailed, execute
+from saeprobe.core.scale import ENV_VAR as SCHEDULER_ENV
 from saeprobe.book.plan import (
     CLAIMS,
     GENERATED,
@@ -140,13 +142,30 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
                    help="extra papermill parameter (value parsed as YAML)")
     r.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the grids and the extraction on Dask: local:N (a LocalCluster of N processes) or "
+                        "tcp://host:8786 (a running `dask scheduler`); default: the profile's scale.scheduler, "
+                        "else joblib on this machine (results are the same)")
+    pl = sub.add_parser("plan", help="a profile's models, hooks, SAEs, datasets, grid cells, disk and cost, "
+                                     "checked against TransformerLens and sae-lens (loads no model)")
+    pl.add_argument("--profile", default=os.environ.get("PROFILE", "cpu"))
+    pl.add_argument("--reference", default="cpu", help="profile whose measured seconds per cell set the cost")
     b = sub.add_parser("build", help="jupyter-book build (strict) into _build/html")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     lst = sub.add_parser("list", help="list notebooks and whether they are up to date")
     lst.add_argument("--profile", default=os.environ.get("PROFILE", "cpu"))
     args = ap.parse_args(argv)
 
+    if args.cmd == "plan":
+        try:
+            print(format_plan(profile_plan(args.profile, reference=args.reference)), flush=True)
+        except (PlanError, ValueError) as err:
+            print(f"saeprobe.book plan: {err}", file=sys.stderr, flush=True)
+            return 1
+        return 0
     if args.cmd == "run":
+        if args.scheduler:  # the notebooks' kernels inherit it (saeprobe.core.scale.scheduler_for)
+            os.environ[SCHEDULER_ENV] = args.scheduler
         try:
             status = run(args.profile, args.only, args.force, _parse_params(args.parameter),
                          root=args.root, log_output=args.log_output)

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from saeprobe import __version__
-from saeprobe.core import data, models
+from saeprobe.core import data, models, scale
 from saeprobe.core.cache import atomic_save, digest_texts, key_for, load_checked
 from saeprobe.core.config import no_bar
 
@@ -331,21 +331,51 @@ def _cached_acts(profile, name: str, texts: list[str], *, hook, reducer, ood, mo
     return out[hook][reducer]
 
 
-def profile_activations(profile, *, include_ood: bool = True, progress: bool = True):
+def _extract_task(profile, name: str, ood: bool, progress: bool = False) -> dict:
+    """One dataset of :func:`profile_activations`: extract (or load) it; a summary row."""
+    t0 = time.perf_counter()
+    acts = dataset_activations(profile, name, ood=ood, progress=progress)
+    return {"dataset": name, "ood": ood, "n_rows": acts.shape[0], "d_model": acts.shape[1],
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def profile_activations(profile, *, include_ood: bool = True, progress: bool = True,
+                        scheduler: str | None = None):
     """Extract (or load) every dataset of the profile; returns a summary ``pandas.DataFrame``.
 
     Columns: dataset, ood, n_rows, d_model, seconds (this call). A killed run resumes at the first
-    dataset whose cache entry is missing.
+    dataset whose cache entry is missing. With a Dask ``scheduler`` (argument, ``$SAEPROBE_SCHEDULER``
+    or ``scale.scheduler``; see :mod:`saeprobe.core.scale`) every dataset is one task: each worker
+    loads the model once (a worker plugin), and tasks ask for ``scale.gpu_resource`` where a worker
+    offers it. The cache entries (atomic, content-keyed) are the same either way.
     """
     import pandas as pd
 
     jobs = [(d, False) for d in profile.dataset_names()]
     if include_ood:
         jobs += [(d, True) for d in profile.ood_datasets]
+    sched = scale.scheduler_for(scheduler, profile)
+    if sched is not None and jobs:
+        missing = [(n, o) for n, o in jobs if not _is_cached(profile, n, o)]
+        rows = {(n, o): _extract_task(profile, n, o) for n, o in jobs if (n, o) not in set(missing)}
+        done = scale.run_tasks(_extract_task, [((profile, n, o), {}) for n, o in missing], scheduler=sched,
+                               resources=f"gpu:{profile.scale.gpu_resource}",
+                               plugin=scale.model_plugin(profile) if missing else None)
+        for row in tqdm(done, total=len(missing), desc="datasets", disable=no_bar(progress)):
+            rows[(row["dataset"], row["ood"])] = row
+        return pd.DataFrame([rows[j] for j in jobs])
     rows = []
     for name, ood in tqdm(jobs, desc="datasets", disable=no_bar(progress)):
-        t0 = time.perf_counter()
-        acts = dataset_activations(profile, name, ood=ood, progress=progress)
-        rows.append({"dataset": name, "ood": ood, "n_rows": acts.shape[0], "d_model": acts.shape[1],
-                     "seconds": round(time.perf_counter() - t0, 2)})
+        rows.append(_extract_task(profile, name, ood, progress=progress))
     return pd.DataFrame(rows)
+
+
+def _is_cached(profile, dataset: str, ood: bool) -> bool:
+    """Whether the main hook's last-token entry of ``dataset`` is cached (no model needed)."""
+    identity = models.expected_identity(profile.model)
+    if identity is None:
+        return False
+    ds = _dataset_texts(profile, dataset, ood)
+    path, fields = _entry(profile, ds.name, profile.hook_name(), "last", ood, digest_texts(ds.texts), len(ds.texts),
+                          identity)
+    return load_checked(path, {"key": fields["key"]}) is not None

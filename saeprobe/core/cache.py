@@ -75,10 +75,14 @@ def sweep_orphans(folder: str | os.PathLike, max_age_s: float = TEMP_MAX_AGE_S) 
     return gone
 
 
-def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any]) -> Path:
+def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any], *, exclusive: bool = False) -> Path | None:
     """Create ``path`` atomically: ``writer(tmp_path)`` writes a temporary file in the same folder,
     which is then renamed onto ``path`` (removed if the writer fails). The first write into a
-    folder in this process sweeps orphaned temporary files there (:func:`sweep_orphans`)."""
+    folder in this process sweeps orphaned temporary files there (:func:`sweep_orphans`).
+
+    ``exclusive``: write once -- the temporary file is hard-linked to ``path``, which fails if
+    another writer got there first; then nothing is replaced and None is returned (on a file system
+    without hard links it falls back to the rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = str(path.parent.resolve())
@@ -90,16 +94,29 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any]) -> Path:
     try:
         writer(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return None
+            except OSError:  # no hard links here (some network / FUSE file systems)
+                os.replace(tmp, path)
+                return path
+            Path(tmp).unlink(missing_ok=True)
+            return path
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        if exclusive:
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, exclusive: bool = False) -> Path | None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``exclusive``: only if absent, see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), exclusive=exclusive)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, **dump_kw: Any) -> Path:

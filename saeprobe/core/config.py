@@ -2,8 +2,8 @@
 
 Profiles live in ``saeprobe/profiles/<name>.yaml`` (``smoke``, ``cpu``, ``paper``); any other YAML
 file can be passed by path. Every knob an experiment reads comes from the profile, so a notebook's
-only parameter is the profile name (plus explicit overrides for papermill). The four sections
-(``sae``, ``p1``, ``p2``, ``p3``) are typed dataclasses (:mod:`saeprobe.core.settings`), where every
+only parameter is the profile name (plus explicit overrides for papermill). The sections
+(``sae``, ``p1``, ``p2``, ``p3``, ``scale``) are typed dataclasses (:mod:`saeprobe.core.settings`), where every
 default lives once.
 
 Everything that can be known before a run is checked by :func:`load_profile`: unknown keys at any
@@ -29,6 +29,7 @@ from saeprobe.core.settings import (
     P2Settings,
     P3Settings,
     SAESettings,
+    ScaleSettings,
     SettingsError,
     _hint,
     as_dict,
@@ -65,7 +66,7 @@ def default_home() -> Path:
 @dataclass(frozen=True)
 class Profile:
     """Everything that defines one run: core fields plus the typed sections ``sae``, ``p1``, ``p2``,
-    ``p3``. Build it with :func:`load_profile` (validated); ``datasets`` / ``ood_datasets`` hold
+    ``p3``, ``scale``. Build it with :func:`load_profile` (validated); ``datasets`` / ``ood_datasets`` hold
     canonical names."""
 
     name: str
@@ -87,6 +88,7 @@ class Profile:
     p1: P1Settings = P1Settings()
     p2: P2Settings = P2Settings()
     p3: P3Settings = P3Settings()
+    scale: ScaleSettings = ScaleSettings()
 
     # ------------------------------------------------------------------ derived
     @property

@@ -1,12 +1,13 @@
 """Typed settings of a run: one frozen dataclass per profile section, every default in one place.
 
 A profile (``saeprobe/profiles/<name>.yaml``) has core fields (:class:`saeprobe.core.config.Profile`)
-and four sections, each parsed into a dataclass here:
+and five sections, each parsed into a dataclass here:
 
 * ``sae:`` :class:`SAESettings` (our own SAEs: corpus, training defaults, the SAEs to train),
 * ``p1:``  :class:`P1Settings` (Kantamneni et al.: methods, grids, regime points),
 * ``p2:``  :class:`P2Settings` (Paulo & Belrose: matching threshold, bootstrap, display),
-* ``p3:``  :class:`P3Settings` (MOSAIC: pooling grid, classifier, cross-lingual sets).
+* ``p3:``  :class:`P3Settings` (MOSAIC: pooling grid, classifier, cross-lingual sets),
+* ``scale:`` :class:`ScaleSettings` (where grids run -- joblib or Dask -- and where results go).
 
 :func:`parse` builds a dataclass from a (YAML) mapping recursively: an unknown key at any depth is
 one line naming the section, the key and the close match (``p2.threshhold: unknown key (did you
@@ -26,7 +27,7 @@ from typing import Any, Literal, Union
 
 __all__ = ["ARCH_ALIASES", "LadderSettings", "CorpusSettings", "TrainSettings", "SAEEntry", "SAESettings", "OODSAESettings",
            "MultiTokenSettings", "ArchitectureSettings", "P1Settings", "P2AxesSettings", "P2ModelSettings", "P2Settings",
-           "CrossModelSettings", "VisualSettings", "P3Settings", "parse", "merge", "as_dict", "SECTIONS"]
+           "CrossModelSettings", "VisualSettings", "P3Settings", "ScaleSettings", "parse", "merge", "as_dict", "SECTIONS"]
 
 P1_METHODS = ("lr", "lr_z", "pca", "knn", "xgb", "mlp")
 #: SAE architecture names accepted in ``sae.saes`` -> the canonical name sae-lens training uses.
@@ -286,6 +287,8 @@ class P2Settings:
     axes: P2AxesSettings = P2AxesSettings()  # page 30: seed pairs per layer and per training corpus
     models: tuple[P2ModelSettings, ...] = ()  # page 30: P2's own models (TransformerLens names; hub only)
     model_tokens: int = 100_000  # training tokens of each hub model's seed pair (activations of the SAE corpus texts)
+    hub_model: str | None = None  # model of the official seed twins in hub_twins (None: the profile's)
+    hub_twins: tuple[str, ...] = ()  # more official "release/sae_id" SAEs with a "<id>_seed_1" twin (plan)
 
 
 # ----------------------------------------------------------------------------- p3:
@@ -356,9 +359,28 @@ class P3Settings:
     ood_max_rows: int | None = None  # None: the whole OOD file; an int subsamples it (smoke)
     cross_model: CrossModelSettings = CrossModelSettings()
     visual: VisualSettings = VisualSettings()
+    # MOSAIC's Gemma Scope SAEs with hub access: {model: ["release/sae_id", ...]} (listed and
+    # validated by `python -m saeprobe.book plan`)
+    hub_saes: dict[str, Any] = field(default_factory=dict)
 
 
-SECTIONS = {"sae": SAESettings, "p1": P1Settings, "p2": P2Settings, "p3": P3Settings}
+# ----------------------------------------------------------------------------- scale:
+@dataclass(frozen=True)
+class ScaleSettings:
+    """``scale:`` -- where the grids run and where their results go; the numbers never depend on it
+    (``saeprobe.core.scale``). ``scheduler`` None: joblib/loky on this machine; ``"local:N"``: a Dask
+    LocalCluster of N worker processes; ``"tcp://host:8786"``: a running Dask scheduler. The
+    environment variable ``SAEPROBE_SCHEDULER`` (set by ``python -m saeprobe.book run --scheduler``)
+    overrides it. ``results_root`` None: ``<home>/results``; else a folder or any fsspec URL
+    (``s3://bucket/saeprobe``) every worker can reach. Extraction tasks ask for one unit of the Dask
+    worker resource ``gpu_resource`` when some worker offers it (``dask worker ... --resources GPU=1``)."""
+
+    scheduler: str | None = None
+    results_root: str | None = None
+    gpu_resource: str = "GPU"
+
+
+SECTIONS = {"sae": SAESettings, "p1": P1Settings, "p2": P2Settings, "p3": P3Settings, "scale": ScaleSettings}
 
 
 # ----------------------------------------------------------------------------- parsing

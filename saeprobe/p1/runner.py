@@ -1,9 +1,15 @@
 """P1 results runner: one tidy, resumable results table per regime.
 
-A *cell* is one (dataset, regime point, method spec). Every finished cell is written at once to its
-own small JSON file (atomic), so an interrupted run loses at most the cells in flight and a re-run
-computes only what is missing; :func:`run_regime` then concatenates all cells of the requested
-grid into ``<out_dir>/<regime>.parquet`` (atomic write).
+A *cell* is one (dataset, regime point, method spec): a pure function of the features (the
+results folder belongs to one profile: its model, hook and rows; the cell names the dataset and
+the SAE), the split (regime, point, dedup) and the method with its parameters, stored under
+:func:`cell_key`. Every finished cell is written at once, atomically and only once, to its own
+small JSON file in the results store (:class:`saeprobe.core.store.Store`: a local folder or any
+fsspec URL), so an interrupted run loses at most the cells in flight, a re-run computes only what
+is missing, and any number of workers (joblib here, Dask elsewhere: ``scheduler``, see
+:mod:`saeprobe.core.scale`) can share one grid without a lost or doubled cell; a task re-checks the
+store before each cell. :func:`run_regime` then concatenates all cells of the requested grid into
+``<out_dir>/<regime>.parquet`` (atomic write).
 
 Nothing here knows where features come from: the caller passes
 
@@ -32,14 +38,14 @@ import json
 import os
 import time
 import warnings
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from saeprobe.core.cache import atomic_write_parquet, atomic_write_text
+from saeprobe.core import scale
 from saeprobe.core.config import no_bar
+from saeprobe.core.store import Store
 from saeprobe.p1.probes import make_probe
 from saeprobe.saes import sae_specs
 
@@ -171,28 +177,47 @@ def evaluate_cell(spec: dict, X_train, y_train, X_test, y_test) -> dict:
 
 
 # --------------------------------------------------------------------------- storage
-def _cell_path(out_dir: Path, regime: str, key: str) -> Path:
-    return Path(out_dir) / "cells" / regime / f"{key}.json"
+def _cell_parts(regime: str, key: str) -> tuple[str, str, str]:
+    return "cells", regime, f"{key}.json"
 
 
-def _read_cell(path: Path, key: str) -> dict | None:
+def _read_cell(store: Store, regime: str, key: str) -> dict | None:
     """A stored cell, or None when missing / unreadable / not the cell asked for."""
+    text = store.read_text(*_cell_parts(regime, key))
     try:
-        rec = json.loads(path.read_text())
-    except (OSError, ValueError):
+        rec = json.loads(text) if text is not None else None
+    except ValueError:
         return None
     if not isinstance(rec, dict) or rec.get("key") != key or rec.get("version") != RESULTS_VERSION:
         return None
     return rec
 
 
+def _store_cell(store: Store, regime: str, rec: dict) -> dict:
+    """Write ``rec`` once; if another worker stored this cell first, its record is the one returned
+    (a corrupt file in the way is replaced)."""
+    parts = _cell_parts(regime, rec["key"])
+    if store.write_text(*parts, text=_canon(rec), once=True):
+        return rec
+    other = _read_cell(store, regime, rec["key"])
+    if other is not None:
+        return other
+    store.write_text(*parts, text=_canon(rec))
+    return rec
+
+
 # --------------------------------------------------------------------------- runner
-def _run_group(dataset, source, regime, dedup, jobs, features, out_dir) -> list[dict]:
-    """Compute every (split, spec) of one (dataset, feature source); write each cell at once."""
-    X = features(dataset, source)
-    X_ood = features(dataset, source, ood=True) if regime == "ood" else None
-    recs = []
+def _run_cells(X, X_ood, dataset, regime, dedup, jobs, store) -> tuple[list[dict], int]:
+    """Compute every (split, spec, key) of ``jobs`` on features ``X`` [n_rows, d] (test rows from
+    ``X_ood`` when given) unless the store has it by now; each cell is written at once.
+    Returns the records and how many of them this call computed."""
+    store = Store(store)
+    recs, n_computed = [], 0
     for split, spec, key in jobs:
+        done = _read_cell(store, regime, key)
+        if done is not None:  # finished by another worker since the grid was planned
+            recs.append(done)
+            continue
         t0 = time.perf_counter()
         Xte_src = X_ood if X_ood is not None else X
         with warnings.catch_warnings():
@@ -208,9 +233,16 @@ def _run_group(dataset, source, regime, dedup, jobs, features, out_dir) -> list[
             n_pos_train=int(np.sum(split.y_train == 1)), **metrics,
             seconds=round(time.perf_counter() - t0, 4),
         )
-        atomic_write_text(_cell_path(out_dir, regime, key), _canon(rec))
-        recs.append(rec)
-    return recs
+        recs.append(_store_cell(store, regime, rec))
+        n_computed += 1
+    return recs, n_computed
+
+
+def _run_group(dataset, source, regime, dedup, jobs, features, out_dir) -> tuple[list[dict], int]:
+    """:func:`_run_cells` for one (dataset, feature source), features read in the worker."""
+    X = features(dataset, source)
+    X_ood = features(dataset, source, ood=True) if regime == "ood" else None
+    return _run_cells(X, X_ood, dataset, regime, dedup, jobs, out_dir)
 
 
 def run_regime(
@@ -225,6 +257,7 @@ def run_regime(
     n_jobs: int = 2,
     progress: bool = True,
     table: str | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) every cell of one regime; write and return ``<out_dir>/<regime>[_dedup].parquet``.
 
@@ -234,49 +267,56 @@ def run_regime(
         specs: method specs (see module docstring / :func:`expand_methods`).
         splits: ``dataset -> list[Split]`` (one per regime point).
         features: ``(dataset, source, ood=False) -> X [n_rows, d]`` (dense or CSR).
-        out_dir: results folder; cells live in ``out_dir/cells/<regime>/``.
+        out_dir: results store (a folder or an fsspec URL); cells live in ``out_dir/cells/<regime>/``.
         n_jobs: joblib workers (groups of cells sharing one feature matrix run in parallel).
         table: name of the parquet table written (default ``<regime>[_dedup]``): a page that runs a
             different grid over the same cells (e.g. the SAE ladder) names its own table and still
             reuses every finished cell.
+        scheduler: a Dask scheduler (``"local:N"``, ``"tcp://host:8786"``) to run the groups on;
+            None: :func:`saeprobe.core.scale.scheduler_for` (``$SAEPROBE_SCHEDULER``, else the
+            ``scale.scheduler`` of ``features.profile``, else joblib). The table does not depend on it.
 
     Returns: the tidy table (columns :data:`COLUMNS`), one row per cell, sorted.
     Attribute ``df.attrs["n_computed"]`` says how many cells this call computed (0 on a full resume).
     """
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
+    store = Store(out_dir)
     datasets = list(datasets)
     if not specs:
         raise ValueError("run_regime: no method specs given; pass e.g. [{'method': 'lr'}].")
+    sched = scale.scheduler_for(scheduler, getattr(features, "profile", None))
     rows, groups = [], {}
     for ds in datasets:
         for split in splits(ds):
             param = None if split.param is None else float(split.param)
             for spec in specs:
                 key = cell_key(ds, regime, param, dedup, spec)
-                rec = _read_cell(_cell_path(out_dir, regime, key), key)
+                rec = _read_cell(store, regime, key)
                 if rec is not None:
                     rows.append(rec)
                     continue
                 source = (spec.get("sae") or "resid") if spec["method"] == "sae" else "resid"
                 groups.setdefault((ds, source), []).append((split, spec, key))
     n_todo = sum(len(v) for v in groups.values())
+    n_computed = 0
     if groups:
-        tasks = (delayed(_run_group)(ds, src, regime, dedup, jobs, features, out_dir)
-                 for (ds, src), jobs in groups.items())
-        par = Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs != 1 else None
-        it = par(tasks) if par is not None else (t[0](*t[1], **t[2]) for t in tasks)
+        if sched is None:
+            fn, calls = _run_group, [((ds, src, regime, dedup, jobs, features, store), {})
+                                     for (ds, src), jobs in groups.items()]
+        else:
+            fn, calls = _run_cells, [((features(ds, src), features(ds, src, ood=True) if regime == "ood" else None,
+                                       ds, regime, dedup, jobs, store), {}) for (ds, src), jobs in groups.items()]
         bar = tqdm(total=n_todo, desc=f"P1 {regime}", disable=no_bar(progress))
-        for recs in it:
+        for recs, n in scale.run_tasks(fn, calls, scheduler=sched, n_jobs=n_jobs):
             rows.extend(recs)
+            n_computed += n
             bar.update(len(recs))
         bar.close()
     df = _table(rows)
     name = table or (f"{regime}_dedup" if dedup else regime)
-    atomic_write_parquet(df, out_dir / f"{name}.parquet")
-    df.attrs["n_computed"] = n_todo
+    store.write_parquet(f"{name}.parquet", df=df)
+    df.attrs["n_computed"] = n_computed
     return df
 
 
@@ -295,7 +335,8 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def load_results(out_dir: str | os.PathLike, regime: str, dedup: bool = False) -> pd.DataFrame:
     """Read ``<out_dir>/<regime>[_dedup].parquet`` (FileNotFoundError with a hint if missing)."""
     name = f"{regime}_dedup" if dedup else regime
-    path = Path(out_dir) / f"{name}.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; run saeprobe.p1.runner.run_regime({regime!r}, ...) first.")
-    return pd.read_parquet(path)
+    store = Store(out_dir)
+    if not store.exists(f"{name}.parquet"):
+        raise FileNotFoundError(f"{store.url(name + '.parquet')} does not exist; run "
+                                f"saeprobe.p1.runner.run_regime({regime!r}, ...) first.")
+    return store.read_parquet(f"{name}.parquet")

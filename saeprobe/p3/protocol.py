@@ -11,8 +11,13 @@
   also refit on the whole training part and scored on the test split, so the paper's test-set
   selection can be compared with validation selection (notebook 43; :mod:`saeprobe.p3.selection`).
   Metric: macro F1 (binary and multiclass alike, :func:`macro_f1`).
-* **Results cache**: one JSON per dataset under ``core.cache.results_dir(profile, "p3")``, one entry
-  per configuration, so notebooks that share configurations (40, 41, 43) fit each one once.
+* **Results cache**: one JSON per dataset (a pure function of the dataset's texts, the model, the
+  split and the C grid: its key) in the results store ``core.store.results_store(profile, "p3")``
+  (``results_dir(profile, "p3")`` unless ``scale.results_root`` names a folder or fsspec URL), one
+  entry per configuration, so notebooks that share configurations (40, 41, 43) fit each one once.
+  Writes are atomic and merge with entries another writer stored meanwhile (none is lost).
+* **Scale-out** (:func:`run`): with a Dask scheduler (``scale.scheduler``, ``$SAEPROBE_SCHEDULER``)
+  each dataset is one task (:mod:`saeprobe.core.scale`); the table does not depend on it.
 
 Shapes: ``n`` texts; features are scipy CSR ``[n, d_sae]`` float32 (SAE) or dense ``[n, d_model]``
 (hidden states).
@@ -30,9 +35,10 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from saeprobe.core import activations, models
-from saeprobe.core.cache import atomic_write_json, digest_texts, key_for, results_dir
+from saeprobe.core import activations, models, scale
+from saeprobe.core.cache import digest_texts, key_for
 from saeprobe.core.config import no_bar
+from saeprobe.core.store import results_store
 from saeprobe.p3.features import binarize, by_layer, sae_features, sae_identity
 from saeprobe.p3.settings import MOSAIC_VERSION, datasets, feature_forms, load_texts, p3_profile, settings
 
@@ -272,15 +278,8 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
     def ckey(c: Config) -> str:
         return c.label + ("" if c.kind != "sae" else "|" + sae_ids[(profile.hook_name(c.layer), c.sae)])
 
-    path = results_dir(profile, "p3") / f"{ds.name}.{key[:16]}.json"
-    store: dict[str, list] = {}
-    if identity is not None and path.exists():
-        try:
-            obj = json.loads(path.read_text())
-            if obj.get("key") == key:
-                store = obj["configs"]
-        except (ValueError, KeyError):
-            store = {}
+    results, fname = results_store(profile, "p3"), f"{ds.name}.{key[:16]}.json"
+    store: dict[str, list] = _stored_configs(results, fname, key) if identity is not None else {}
     todo = [c for c in configs if ckey(c) not in store]
     if todo:
         train, test, inner, val = profile_split(s, y)
@@ -314,18 +313,51 @@ def evaluate(profile, dataset: str, configs: Sequence[Config], *, saes_by_hook=N
                                  max_iter=s.max_iter)
                     seen[fp] = ckey(c)
             store[ckey(c)] = res
-        if identity is not None:
-            atomic_write_json(path, {"key": key, "configs": store})
+        if identity is not None:  # merged with what another writer stored meanwhile
+            store = {**_stored_configs(results, fname, key), **store}
+            results.write_text(fname, text=json.dumps({"key": key, "configs": store}, default=str))
     base = {"dataset": ds.name, "kind": kind, "n_classes": int(len(ds.classes)), "n_rows": int(len(y))}
     rows = [{**base, **c.to_dict(), **r} for c in configs for r in store[ckey(c)]]
     return pd.DataFrame(rows)
 
 
+def _stored_configs(results, fname: str, key: str) -> dict:
+    """The configurations stored for ``key`` in ``fname`` (empty when missing / unreadable / stale)."""
+    text = results.read_text(fname)
+    try:
+        obj = json.loads(text) if text is not None else {}
+        return dict(obj["configs"]) if obj.get("key") == key else {}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _evaluate_task(profile, dataset: str, configs, kind, saes_by_hook=None) -> tuple[str, pd.DataFrame]:
+    """One dataset of :func:`run` on a Dask worker (the model, if a miss needs it, is loaded once
+    per worker by ``models.load_profile_model``)."""
+    return dataset, evaluate(profile, dataset, configs, saes_by_hook=saes_by_hook, progress=False, kind=kind)
+
+
 def run(profile, configs: Sequence[Config], *, names: Sequence[tuple[str, str]] | None = None, saes_by_hook=None,
-        model=None, progress: bool = True) -> pd.DataFrame:
-    """:func:`evaluate` over the P3 datasets (``names`` from ``settings.datasets`` by default); concatenated."""
+        model=None, progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
+    """:func:`evaluate` over the P3 datasets (``names`` from ``settings.datasets`` by default); concatenated.
+
+    ``scheduler``: a Dask scheduler (``"local:N"``, ``"tcp://host:8786"``) running one task per
+    dataset; None: :func:`saeprobe.core.scale.scheduler_for` (``$SAEPROBE_SCHEDULER``, else the
+    profile's ``scale.scheduler``, else here, one dataset after another). Same table either way.
+    """
     prof = p3_profile(profile)
     names = datasets(prof) if names is None else names
+    sched = scale.scheduler_for(scheduler, prof)
+    if sched is not None and names:
+        calls = [((prof, name, list(configs), kind), {}) for name, kind in names]
+        got = {}
+        bar = tqdm(total=len(calls), desc="P3 datasets", disable=no_bar(progress))
+        for name, df in scale.run_tasks(_evaluate_task, calls, scheduler=sched, shared={"saes_by_hook": saes_by_hook}):
+            got[name] = df
+            bar.update(1)
+        bar.close()
+        frames = [got[name] for name, _ in names]
+        return pd.concat(frames, ignore_index=True)
     frames = []
     for name, kind in tqdm(names, desc="P3 datasets", disable=no_bar(progress)):
         frames.append(evaluate(prof, name, configs, saes_by_hook=saes_by_hook, model=model, progress=progress,
