@@ -31,11 +31,11 @@ from saeprobe.core.settings import (
     SAESettings,
     ScaleSettings,
     SettingsError,
-    _hint,
     as_dict,
     merge,
     parse,
 )
+from saeprobe.core.typed import _hint
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
