@@ -182,6 +182,20 @@ class P1Settings:
     n_jobs: int = 2
     cola_max_eval: int | None = None  # dataset debugging: relabelled CoLA sentences used (None: all 1,000)
     cola_max_train: int | None = None  # ... and CoLA training rows (None: every other row)
+    # notebook 18, AI-vs-human artifact (2b) and spurious latents under covariate shift (2c)
+    artifact_dataset: str = "110_aimade_humangpt3"  # the dataset whose probe is inspected (P1's)
+    artifact_k: int = 16  # SAE probe k for the artifact (P1's other-regime k)
+    artifact_n_latents: int = 4  # latents shown, those the probe relies on most (|coef| x std)
+    debug_n_contexts: int = 4  # top-activating held-out corpus contexts shown per latent / direction
+    debug_context_tokens: int = 12  # tokens of context before the top token
+    artifact_top_tokens: int = 50  # top corpus tokens per latent / direction scored for punctuation
+    artifact_min_count: int = 3  # a token's mean projection is listed once it occurs this often
+    debug_n_boot: int = 2000  # bootstrap resamples of the paired AUC-drop CIs (over test rows / datasets)
+    spurious_datasets: tuple[str, ...] | None = None  # None: the profile's ood_datasets
+    spurious_k: int = 8  # latents of the SAE probe that is pruned (P1: 8)
+    spurious_proxy: Literal["shift", "id_auc"] = "shift"  # automatic relevance ranking (no LLM offline)
+    spurious_prune_to: int = 4  # the verdict compares OOD AUC with this many kept features vs all k
+    spurious_random_orders: int = 5  # random pruning orders averaged as the chance reference
 
     @property
     def regime_methods_or_default(self) -> tuple[str, ...]:
