@@ -45,9 +45,13 @@ def is_punctuation_char(c: str) -> bool:
 
 
 def strip_final_punctuation(text: str) -> str:
-    """``text`` without its trailing punctuation and whitespace (``'Hi there!" '`` -> ``'Hi there'``);
-    a text that is only punctuation/whitespace is returned unchanged (it would become empty)."""
-    end = len(text)
+    """``text`` without its trailing punctuation and whitespace (``'Hi there!" '`` -> ``'Hi there'``).
+    A text that does not end in punctuation (trailing whitespace aside) is returned unchanged, byte
+    for byte, and so is one that is only punctuation/whitespace (it would become empty)."""
+    t = text.rstrip()
+    if not t or not is_punctuation_char(t[-1]):
+        return text
+    end = len(t)
     while end > 0 and (text[end - 1].isspace() or is_punctuation_char(text[end - 1])):
         end -= 1
     return text[:end] if end > 0 else text
@@ -55,9 +59,9 @@ def strip_final_punctuation(text: str) -> str:
 
 def strip_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """``(stripped [n], changed bool [n])``: :func:`strip_final_punctuation` of every text and whether
-    the text ended in punctuation (``changed`` ignores trailing whitespace alone)."""
+    it changed (it ended in punctuation; unchanged texts keep their activations)."""
     stripped = [strip_final_punctuation(t) for t in texts]
-    changed = np.array([s != t.rstrip() for s, t in zip(stripped, texts)], dtype=bool)
+    changed = np.array([s != t for s, t in zip(stripped, texts)], dtype=bool)
     return stripped, changed
 
 
