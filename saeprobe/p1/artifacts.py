@@ -26,9 +26,11 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
+from saeprobe.core.stats import bootstrap_ci
+
 __all__ = ["P1_ARTIFACT", "is_punctuation_char", "strip_final_punctuation", "strip_texts", "ending_table",
            "is_punctuation_token", "punctuation_share", "probe_latent_weights", "paired_auc_diff",
-           "drop_verdict", "punctuation_ablation"]
+           "drop_verdict", "punctuation_ablation", "top_token_punctuation"]
 
 #: What P1 reports for ``110_aimade_humangpt3`` (the paper's findings, Gemma-2-9B layer 20): the SAE
 #: it inspected and the top tokens of the dense probe direction projected onto pile-10k tokens.
@@ -185,3 +187,31 @@ def punctuation_ablation(probes: dict, X: dict, split: Any, *, n_boot: int = 200
                      "drop_no_retrain": d2, "drop_no_retrain_lo": lo2, "drop_no_retrain_hi": hi2,
                      "verdict": drop_verdict(d, lo, hi)})
     return pd.DataFrame(rows)
+
+
+def top_token_punctuation(scores: dict, token_ids: Any, decode: Any, *, top_n: int = 50, exclude: Any = None,
+                          n_boot: int = 2000, seed: int = 42) -> tuple[pd.DataFrame, dict]:
+    """Is punctuation over-represented among the corpus tokens where each score is largest?
+
+    Args:
+        scores: ``{name: [n_tokens] per-token score}`` (a latent's activations, a projection).
+        token_ids: ``[n_tokens]`` ids of the corpus rows; ``decode``: ``list[int] -> str``.
+        top_n: the top rows of each score that are classified; ``exclude``: rows to skip.
+    Returns:
+        ``(table, base)``: per score ``name, n, punct_share, lo, hi`` (a bootstrap CI over its top rows)
+        and ``base`` = ``{"share": ..., "n": ...}``, the share of punctuation among all (kept) rows.
+    """
+    tok = np.asarray(token_ids).ravel()
+    keep = np.ones(len(tok), bool) if exclude is None else ~np.asarray(exclude, bool).ravel()
+    ids, inv = np.unique(tok, return_inverse=True)
+    punct_id = np.array([is_punctuation_token(decode([int(i)])) for i in ids])
+    is_p = punct_id[inv]
+    rows = []
+    for name, s in scores.items():
+        s = np.asarray(s, dtype=float).ravel()
+        cand = np.flatnonzero(keep & np.isfinite(s))
+        top = cand[np.argsort(-s[cand], kind="stable")[:int(top_n)]]
+        ci = bootstrap_ci(is_p[top].astype(float), n_boot=n_boot, seed=seed, allow_empty=True)
+        rows.append({"name": name, "n": int(len(top)), "punct_share": ci.mean, "lo": ci.lo, "hi": ci.hi})
+    return pd.DataFrame(rows), {"share": float(is_p[keep].mean()) if keep.any() else float("nan"),
+                                "n": int(keep.sum())}

@@ -30,8 +30,12 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from saeprobe.p1.lr import LRProbe
+from saeprobe.p1.sae_probe import SAETopKProbe
+
 __all__ = ["P1_SPURIOUS", "dense", "single_feature_auc", "firing_shift", "mean_shift", "relevance",
-           "prune_order", "pruning_curve", "random_pruning", "pca_features", "top_prompts", "prune_delta"]
+           "prune_order", "pruning_curve", "random_pruning", "pca_features", "top_prompts", "prune_delta",
+           "spurious_experiment"]
 
 #: P1's numbers (Gemma-2-9B L20, k = 8 SAE probe on ``layer_20/width_131k/average_l0_114``), labelled
 #: as the paper's: living-room's top latent ("living rooms / parlors") and the OOD AUC range the
@@ -138,7 +142,9 @@ def pruning_curve(estimator: Any, F_train: Any, y_train: Any, tests: dict, order
         for t, (F, y) in T.items():
             row[f"auc_{t}"] = _auc(y, est.predict_proba(F[:, kept])[:, 1])
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["removed"] = pd.Series([r["removed"] for r in rows], dtype=object)  # None stays None, ids stay ints
+    return out
 
 
 def random_pruning(estimator: Any, F_train: Any, y_train: Any, tests: dict, *, n_orders: int,
@@ -178,3 +184,56 @@ def prune_delta(curve: pd.DataFrame, n_kept: int, col: str = "auc_ood") -> float
     if at.empty:
         raise ValueError(f"prune_delta: no step with {n_kept} kept features (curve has {curve.n_kept.tolist()})")
     return float(at.iloc[0] - curve[col].iloc[0])
+
+
+def spurious_experiment(Z: Any, X: Any, split: Any, Z_ood: Any, X_ood: Any, y_ood: Any, *, k: int = 8,
+                        ranking: str = "raw", penalty: str = "l1", proxies: Sequence[str] = ("shift", "id_auc"),
+                        n_random: int = 5, seed: int = 42) -> dict:
+    """One OOD parent, end to end: the k-latent SAE probe, each latent alone, the pruning curves.
+
+    Args:
+        Z, X: in-distribution SAE codes ``[n, d_sae]`` and last-token residuals ``[n, d]`` (same rows).
+        split: a :class:`~saeprobe.p1.splits.Split` of those rows (ID train / ID test).
+        Z_ood, X_ood, y_ood: the OOD file's codes, residuals and labels.
+        k, ranking, penalty: P1's SAE probe (k = 8; P1's OOD probe: raw ranking, L1).
+        proxies: relevance proxies whose pruning curves are computed (see :func:`relevance`).
+        n_random: random pruning orders averaged (the chance reference).
+    Returns:
+        ``probe`` (fitted :class:`~saeprobe.p1.probes.SAETopKProbe`); ``latents``: DataFrame, one row per
+        chosen latent in P1's rank order: ``latent, rank, coef, auc_id, auc_ood`` (the latent alone, see
+        :func:`single_feature_auc`), ``freq_id, freq_ood, shift`` (:func:`firing_shift`) and
+        ``relevance_<proxy>`` / ``prune_step_<proxy>`` (0 = pruned first); ``curves``: long DataFrame
+        ``features ("SAE latents" | "PCA directions"), order (a proxy | "random"), n_removed, n_kept,
+        auc_id, auc_ood`` -- the SAE probe's latents and the top-``k`` principal directions of the
+        training activations (:func:`pca_features`, refitted with P1's L2 LR), pruned the same way.
+    """
+    tr, te, ytr, yte = split.train_idx, split.test_idx, split.y_train, split.y_test
+    yo = np.asarray(y_ood)
+    est = LRProbe(penalty=penalty)
+    probe = SAETopKProbe(k=int(k), ranking=ranking, estimator=est).fit(Z[tr], ytr)
+    lat = probe.latents_
+    Ftr, Fte, Fo = dense(Z[tr][:, lat]), dense(Z[te][:, lat]), dense(Z_ood[:, lat])
+    f_id, f_ood, shift = firing_shift(Ftr, Fo)
+    tab = pd.DataFrame({
+        "latent": lat, "rank": np.arange(len(lat)), "coef": np.asarray(probe.estimator_.coef_).ravel(),
+        "auc_id": [single_feature_auc(Ftr[:, j], ytr, Fte[:, j], yte) for j in range(len(lat))],
+        "auc_ood": [single_feature_auc(Ftr[:, j], ytr, Fo[:, j], yo) for j in range(len(lat))],
+        "freq_id": f_id, "freq_ood": f_ood, "shift": shift})
+    P_tr, (P_te, P_o) = pca_features(X[tr], [X[te], X_ood], len(lat), seed=seed)
+    sets = {"SAE latents": (est, Ftr, {"id": (Fte, yte), "ood": (Fo, yo)}, Fo, True),
+            "PCA directions": (LRProbe(), P_tr, {"id": (P_te, yte), "ood": (P_o, yo)}, P_o, False)}
+    curves = []
+    for feats, (e, A, tests, A_ood, sparse_codes) in sets.items():
+        for proxy in proxies:
+            rel = relevance(proxy, A, ytr, A_ood, sparse_codes=sparse_codes)
+            order = prune_order(rel)
+            if feats == "SAE latents":
+                tab[f"relevance_{proxy}"] = rel
+                tab[f"prune_step_{proxy}"] = np.argsort(order)
+            c = pruning_curve(e, A, ytr, tests, order)
+            curves.append(c[["n_removed", "n_kept", "auc_id", "auc_ood"]].assign(features=feats, order=proxy))
+        if n_random:
+            r = random_pruning(e, A, ytr, tests, n_orders=n_random, seed=seed)
+            curves.append(r[["n_removed", "n_kept", "auc_id", "auc_ood"]].assign(features=feats, order="random"))
+    cur = pd.concat(curves, ignore_index=True)[["features", "order", "n_removed", "n_kept", "auc_id", "auc_ood"]]
+    return {"probe": probe, "latents": tab, "curves": cur}

@@ -101,3 +101,17 @@ def test_probe_latent_weights_orders_by_contribution():
     assert sorted(w.latent.tolist()) == sorted(pr.latents_.tolist()) and len(w) == 4
     assert w.latent.iloc[0] == 0  # the planted latent carries the probe
     assert (np.diff(w.weight.to_numpy()) <= 0).all()
+
+
+def test_top_token_punctuation_against_the_base_rate():
+    vocab = {0: ".", 1: "a", 2: "b", 3: "!"}
+    tok = np.array([0, 1, 2, 3, 1, 2, 1, 2, 0, 1])
+    s_p = np.where(np.isin(tok, [0, 3]), 10.0, 0.0) + np.arange(10) * 0.01  # fires on punctuation
+    s_w = np.where(np.isin(tok, [0, 3]), 0.0, 10.0)
+    tab, base = AR.top_token_punctuation({"p": s_p, "w": s_w}, tok, lambda ids: "".join(vocab[i] for i in ids),
+                                         top_n=3, n_boot=100)
+    t = tab.set_index("name")
+    assert t.loc["p", "punct_share"] == 1.0 and t.loc["w", "punct_share"] == 0.0 and t.loc["p", "n"] == 3
+    assert base == {"share": 0.3, "n": 10}
+    _, b2 = AR.top_token_punctuation({"p": s_p}, tok, lambda ids: vocab[ids[0]], top_n=3, exclude=tok == 0)
+    assert b2["share"] == pytest.approx(1 / 8) and b2["n"] == 8
