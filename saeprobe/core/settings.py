@@ -196,6 +196,7 @@ class P1Settings:
     spurious_proxy: Literal["shift", "id_auc"] = "shift"  # automatic relevance ranking (no LLM offline)
     spurious_prune_to: int = 4  # the verdict compares OOD AUC with this many kept features vs all k
     spurious_random_orders: int = 5  # random pruning orders averaged as the chance reference
+    spurious_n_contexts: int = 2  # held-out corpus contexts shown per chosen latent (8 latents x each parent)
 
     @property
     def regime_methods_or_default(self) -> tuple[str, ...]:

@@ -13,7 +13,9 @@ This module holds the pieces of that test that are not plotting:
 * :func:`paired_auc_diff` -- AUC(a) - AUC(b) on the same test rows with a paired bootstrap CI;
 * :func:`punctuation_ablation` -- each probe's test AUC on the original texts, retrained and
   re-evaluated on the stripped texts, and the original probe scored on stripped texts; the drop with
-  its CI and a computed verdict (:func:`drop_verdict`).
+  its CI and a computed verdict (:func:`drop_verdict`);
+* :func:`top_token_punctuation` / :func:`share_verdict` -- is punctuation over-represented among the
+  corpus tokens where a latent (or the dense direction) is largest, against the corpus base rate.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from saeprobe.core.stats import bootstrap_ci
 
 __all__ = ["P1_ARTIFACT", "is_punctuation_char", "strip_final_punctuation", "strip_texts", "ending_table",
            "is_punctuation_token", "punctuation_share", "probe_latent_weights", "paired_auc_diff",
-           "drop_verdict", "punctuation_ablation", "top_token_punctuation"]
+           "drop_verdict", "punctuation_ablation", "top_token_punctuation", "share_verdict"]
 
 #: What P1 reports for ``110_aimade_humangpt3`` (the paper's findings, Gemma-2-9B layer 20): the SAE
 #: it inspected and the top tokens of the dense probe direction projected onto pile-10k tokens.
@@ -190,13 +192,16 @@ def punctuation_ablation(probes: dict, X: dict, split: Any, *, n_boot: int = 200
 
 
 def top_token_punctuation(scores: dict, token_ids: Any, decode: Any, *, top_n: int = 50, exclude: Any = None,
-                          n_boot: int = 2000, seed: int = 42) -> tuple[pd.DataFrame, dict]:
+                          positive_only: bool = False, pool: dict | None = None, n_boot: int = 2000,
+                          seed: int = 42) -> tuple[pd.DataFrame, dict]:
     """Is punctuation over-represented among the corpus tokens where each score is largest?
 
     Args:
         scores: ``{name: [n_tokens] per-token score}`` (a latent's activations, a projection).
         token_ids: ``[n_tokens]`` ids of the corpus rows; ``decode``: ``list[int] -> str``.
-        top_n: the top rows of each score that are classified; ``exclude``: rows to skip.
+        top_n: the top rows of each score that are classified; ``exclude``: rows to skip;
+            ``positive_only``: only rows with a score > 0 (an SAE latent's active rows).
+        pool: ``{pooled name: [names]}`` -- extra rows pooling those scores' top rows.
     Returns:
         ``(table, base)``: per score ``name, n, punct_share, lo, hi`` (a bootstrap CI over its top rows)
         and ``base`` = ``{"share": ..., "n": ...}``, the share of punctuation among all (kept) rows.
@@ -206,12 +211,27 @@ def top_token_punctuation(scores: dict, token_ids: Any, decode: Any, *, top_n: i
     ids, inv = np.unique(tok, return_inverse=True)
     punct_id = np.array([is_punctuation_token(decode([int(i)])) for i in ids])
     is_p = punct_id[inv]
-    rows = []
+    rows, hits = [], {}
     for name, s in scores.items():
         s = np.asarray(s, dtype=float).ravel()
-        cand = np.flatnonzero(keep & np.isfinite(s))
-        top = cand[np.argsort(-s[cand], kind="stable")[:int(top_n)]]
-        ci = bootstrap_ci(is_p[top].astype(float), n_boot=n_boot, seed=seed, allow_empty=True)
-        rows.append({"name": name, "n": int(len(top)), "punct_share": ci.mean, "lo": ci.lo, "hi": ci.hi})
+        ok = keep & np.isfinite(s) & ((s > 0) if positive_only else True)
+        cand = np.flatnonzero(ok)
+        hits[name] = is_p[cand[np.argsort(-s[cand], kind="stable")[:int(top_n)]]].astype(float)
+    for name, members in (pool or {}).items():
+        hits[name] = np.concatenate([hits[m] for m in members]) if members else np.zeros(0)
+    for name, h in hits.items():
+        ci = bootstrap_ci(h, n_boot=n_boot, seed=seed, allow_empty=True)
+        rows.append({"name": name, "n": int(len(h)), "punct_share": ci.mean, "lo": ci.lo, "hi": ci.hi})
     return pd.DataFrame(rows), {"share": float(is_p[keep].mean()) if keep.any() else float("nan"),
                                 "n": int(keep.sum())}
+
+
+def share_verdict(lo: float, hi: float, base: float) -> str:
+    """Is a share with CI ``[lo, hi]`` above, below or indistinguishable from the ``base`` rate?"""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "too few tokens to say"
+    if lo > base:
+        return "punctuation is over-represented (the CI lies above the corpus base rate)"
+    if hi < base:
+        return "punctuation is under-represented (the CI lies below the corpus base rate)"
+    return "not distinguishable from the corpus base rate (the CI contains it)"

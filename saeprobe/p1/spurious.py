@@ -16,7 +16,8 @@ automatic proxy (:func:`relevance`):
 :func:`pruning_curve` refits the probe on the kept features at every step (k, k-1, ..., 1 kept) and
 scores each test set; :func:`random_pruning` averages random orders (the chance reference);
 :func:`pca_features` gives the non-SAE counterpart, the top principal directions of the
-in-distribution training activations, pruned the same way.
+in-distribution training activations, pruned the same way; :func:`spurious_experiment` runs all of
+it for one OOD parent.
 """
 from __future__ import annotations
 

@@ -115,3 +115,16 @@ def test_top_token_punctuation_against_the_base_rate():
     assert base == {"share": 0.3, "n": 10}
     _, b2 = AR.top_token_punctuation({"p": s_p}, tok, lambda ids: vocab[ids[0]], top_n=3, exclude=tok == 0)
     assert b2["share"] == pytest.approx(1 / 8) and b2["n"] == 8
+
+
+def test_top_token_punctuation_pool_positive_only_and_verdict():
+    vocab = {0: ".", 1: "a"}
+    tok = np.array([0, 1, 0, 1])
+    tab, _ = AR.top_token_punctuation({"x": np.array([1.0, 0, 0, 0]), "z": np.array([0, 2.0, 0, 1.0])}, tok,
+                                      lambda ids: vocab[ids[0]], top_n=3, positive_only=True,
+                                      pool={"both": ["x", "z"]}, n_boot=50)
+    t = tab.set_index("name")
+    assert t.loc["x", "n"] == 1 and t.loc["z", "n"] == 2 and t.loc["both", "n"] == 3
+    assert t.loc["both", "punct_share"] == pytest.approx(1 / 3)
+    assert "over" in AR.share_verdict(0.5, 0.8, 0.1) and "under" in AR.share_verdict(0.0, 0.05, 0.1)
+    assert "not distinguishable" in AR.share_verdict(0.05, 0.3, 0.1)
