@@ -207,6 +207,8 @@ def spurious_experiment(Z: Any, X: Any, split: Any, Z_ood: Any, X_ood: Any, y_oo
         ``features ("SAE latents" | "PCA directions"), order (a proxy | "random"), n_removed, n_kept,
         auc_id, auc_ood`` -- the SAE probe's latents and the top-``k`` principal directions of the
         training activations (:func:`pca_features`, refitted with P1's L2 LR), pruned the same way.
+        Each step refits the LR weights at the C that P1's grid chose for the full feature set (the
+        first step is then the probe itself), so a curve costs ``k`` single-C fits, not ``k`` grids.
     """
     tr, te, ytr, yte = split.train_idx, split.test_idx, split.y_train, split.y_test
     yo = np.asarray(y_ood)
@@ -221,8 +223,11 @@ def spurious_experiment(Z: Any, X: Any, split: Any, Z_ood: Any, X_ood: Any, y_oo
         "auc_ood": [single_feature_auc(Ftr[:, j], ytr, Fo[:, j], yo) for j in range(len(lat))],
         "freq_id": f_id, "freq_ood": f_ood, "shift": shift})
     P_tr, (P_te, P_o) = pca_features(X[tr], [X[te], X_ood], len(lat), seed=seed)
-    sets = {"SAE latents": (est, Ftr, {"id": (Fte, yte), "ood": (Fo, yo)}, Fo, True),
-            "PCA directions": (LRProbe(), P_tr, {"id": (P_te, yte), "ood": (P_o, yo)}, P_o, False)}
+    pca_C = LRProbe().fit(P_tr, ytr).C_
+    # every pruning step refits the weights at the C that P1's grid chose for the full feature set
+    # (one grid search per feature set, not per step: the steps ask which features, not which C)
+    sets = {"SAE latents": (clone(est).set_params(Cs=[probe.C_]), Ftr, {"id": (Fte, yte), "ood": (Fo, yo)}, Fo, True),
+            "PCA directions": (LRProbe(Cs=[pca_C]), P_tr, {"id": (P_te, yte), "ood": (P_o, yo)}, P_o, False)}
     curves = []
     for feats, (e, A, tests, A_ood, sparse_codes) in sets.items():
         for proxy in proxies:
