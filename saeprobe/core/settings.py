@@ -235,6 +235,21 @@ class P1Settings:
     cola_max_train: int | None = None  # ... and CoLA training rows (None: every other row)
     multi_token: MultiTokenSettings = MultiTokenSettings()  # notebook 17
     architectures: ArchitectureSettings = ArchitectureSettings()  # notebook 19 (none: the page says so)
+    # notebook 18, AI-vs-human artifact (2b) and spurious latents under covariate shift (2c)
+    artifact_dataset: str = "110_aimade_humangpt3"  # the dataset whose probe is inspected (P1's)
+    artifact_k: int = 16  # SAE probe k for the artifact (P1's other-regime k)
+    artifact_n_latents: int = 4  # latents shown, those the probe relies on most (|coef| x std)
+    debug_n_contexts: int = 4  # top-activating held-out corpus contexts shown per latent / direction
+    debug_context_tokens: int = 12  # tokens of context before the top token
+    artifact_top_tokens: int = 50  # top corpus tokens per latent / direction scored for punctuation
+    artifact_min_count: int = 3  # a token's mean projection is listed once it occurs this often
+    debug_n_boot: int = 2000  # bootstrap resamples of the paired AUC-drop CIs (over test rows / datasets)
+    spurious_datasets: tuple[str, ...] | None = None  # None: the profile's ood_datasets
+    spurious_k: int = 8  # latents of the SAE probe that is pruned (P1: 8)
+    spurious_proxy: Literal["shift", "id_auc"] = "shift"  # automatic relevance ranking (no LLM offline)
+    spurious_prune_to: int = 4  # the verdict compares OOD AUC with this many kept features vs all k
+    spurious_random_orders: int = 5  # random pruning orders averaged as the chance reference
+    spurious_n_contexts: int = 2  # held-out corpus contexts shown per chosen latent (8 latents x each parent)
 
     @property
     def regime_methods_or_default(self) -> tuple[str, ...]:
