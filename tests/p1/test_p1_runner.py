@@ -126,7 +126,8 @@ def test_specs_from_profile():
     assert tuple(s["k"] for s in std[6:]) == prof.p1.sae_ks_standard
     from saeprobe.saes import sae_specs
 
-    main = [s for s in sae_specs(prof) if s.seed == 0 and s.layer == prof.main_layer and s.arch == "topk"]
+    main = [s for s in sae_specs(prof) if s.seed == 0 and s.layer == prof.main_layer and s.arch == "topk"
+            and s.k == prof.p1.sae_k]  # P1's own SAEs (k 128), not P2's / P3's k-32 ones
     names = [s.name for s in main]
     wide = [s.name for s in main if s.width in prof.p1.regime_sae_widths]
     assert len(names) == 2 and len(wide) == 1           # two widths in the standard regime, one elsewhere

@@ -17,8 +17,9 @@ def test_layer_groups_reuse_listed_saes_and_cover_every_layer():
         assert len({s.name for s in g}) == len(g)
         assert g[0] in listed  # seed 0 of each layer is an SAE the profile already trains (cached)
     assert groups[prof.main_layer][1] in listed  # ... and the main layer's second seed too
-    # the same recipe and budget as the main SAEs
-    main = saes.sae_specs(prof)[0]
+    # the same recipe and budget as the sae.saes entry the axes name (p2.axes.entry)
+    e = prof.sae.saes[prof.p2.axes.entry]
+    main = next(x for x in saes.sae_specs(prof) if (x.arch, x.width, x.k) == (e.arch, e.width, e.k))
     assert {(s.tokens, s.lr, s.batch_size) for g in groups.values() for s in g} == {(main.tokens, main.lr, main.batch_size)}
 
 

@@ -60,7 +60,9 @@ def test_profiles_list_every_architecture_once_and_reuse_listed_saes():
         # the three architectures sae.saes already trains are the same SAEs (same cache key) ...
         assert {s.arch for s in specs if listed(prof, s)} == {"topk", "standard", "jumprelu"}
         # ... and every SAE is trained on the main SAE's budget and recipe
-        main = saes.sae_specs(prof)[0]
+        e = prof.sae.saes[prof.p1.architectures.entry]  # the entry whose budget they share
+        main = next(x for x in saes.sae_specs(prof) if (x.arch, x.width, x.k, x.seed) == (e.arch, e.width, e.k, 0)
+                    and x.layer in (None, prof.main_layer))
         for s in specs:
             assert (s.tokens, s.batch_size, s.lr, s.width) == (main.tokens, main.batch_size, main.lr, main.width)
     with pytest.raises(ValueError, match="more than once"):
