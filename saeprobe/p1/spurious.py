@@ -6,11 +6,11 @@ them least relevant first and followed the OOD AUC. Offline there is no judge, s
 automatic proxy (:func:`relevance`):
 
 * ``"shift"`` (default) -- how much a feature's distribution moves between the in-distribution and
-  the OOD *inputs* (no OOD labels): for SAE latents the |log ratio| of firing frequencies
+  the OOD *inputs* (no OOD labels): for SAE latents the ``|log ratio|`` of firing frequencies
   (:func:`firing_shift`), for dense directions the standardised mean shift (:func:`mean_shift`). A
   feature that tracks the domain (language, style) rather than the label is what P1's judges called
   spurious; the most shifted feature is pruned first.
-* ``"id_auc"`` -- the feature's own in-distribution AUC on the training rows, |AUC - 0.5|
+* ``"id_auc"`` -- the feature's own in-distribution AUC on the training rows, ``|AUC - 0.5|``
   (:func:`single_feature_auc`): features that carry little of the label alone go first.
 
 :func:`pruning_curve` refits the probe on the kept features at every step (k, k-1, ..., 1 kept) and
@@ -96,7 +96,7 @@ def relevance(proxy: str, F_train: Any, y_train: Any, F_ood: Any, *, sparse_code
 
     ``"shift"``: minus the ID->OOD shift of the feature on the inputs (:func:`firing_shift` for SAE
     codes, ``sparse_codes=True``; :func:`mean_shift` for dense directions) -- uses OOD inputs, never
-    OOD labels. ``"id_auc"``: |single-feature AUC - 0.5| on the training rows (ID labels only).
+    OOD labels. ``"id_auc"``: ``|single-feature AUC - 0.5|`` on the training rows (ID labels only).
     """
     if proxy == "shift":
         return -(firing_shift(F_train, F_ood)[2] if sparse_codes else mean_shift(F_train, F_ood))
