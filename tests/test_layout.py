@@ -50,6 +50,18 @@ def test_core_imports_no_paper_and_not_saes():
     assert not bad, bad
 
 
+def test_show_imports_only_core():
+    """``saeprobe.show`` (what a reader sees) sits beside saes: core below it, no paper, no saes."""
+    bad = []
+    for path in MODULES:
+        if _name(path).startswith("saeprobe.show"):
+            for mods, line, _ in _imports(path):
+                for m in _resolve(mods):
+                    if not (m == "saeprobe" or m.startswith(("saeprobe.core", "saeprobe.show"))):
+                        bad.append(f"{path.relative_to(PKG.parent)}:{line} imports {m}")
+    assert not bad, bad
+
+
 def test_papers_do_not_import_each_other():
     bad = []
     for path in MODULES:

@@ -24,7 +24,7 @@ notebook run once per regime); each variant is planned, hashed and rendered as a
 key, fails the build) and prints the page to open.
 """
 from saeprobe.book.cli import build, main, run
-from saeprobe.book.execute import KERNEL_NAME, NotebookFailed, ensure_kernel, execute
+from saeprobe.book.execute import KERNEL_NAME, PARAMETERS_LABEL, NotebookFailed, ensure_kernel, execute, one_parameters_cell
 from saeprobe.book.plan import (
     GENERATED,
     MANIFEST,
@@ -48,7 +48,7 @@ from saeprobe.book.plan import (
     write_manifest,
 )
 
-__all__ = ["build", "main", "run", "KERNEL_NAME", "NotebookFailed", "ensure_kernel", "execute", "GENERATED",
+__all__ = ["build", "main", "run", "KERNEL_NAME", "PARAMETERS_LABEL", "one_parameters_cell", "NotebookFailed", "ensure_kernel", "execute", "GENERATED",
            "MANIFEST", "NOTEBOOK_RE", "PACKAGE_DIR", "SUBPACKAGES", "VARIANTS", "Entry", "Plan", "find_root",
            "imported_packages", "list_entries", "list_notebooks", "notebook_packages", "package_graph",
            "packages_hash", "plan_for", "profile_file", "read_manifest", "select", "write_manifest"]

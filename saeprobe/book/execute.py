@@ -46,6 +46,34 @@ def ensure_kernel(root: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------- execution
+PARAMETERS_LABEL = "# Parameters of this run"
+
+
+def one_parameters_cell(nb) -> bool:
+    """Show the parameters once: papermill's injected cell is tagged ``remove-cell`` (kept in the
+    notebook, so a downloaded copy still has every cell, but not rendered) and the source's
+    ``parameters`` cell shows the values that ran, labelled :data:`PARAMETERS_LABEL`. Returns whether
+    ``nb`` changed."""
+    injected = next((c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    source = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    if source is None:
+        return False
+    if source.source.startswith(PARAMETERS_LABEL):
+        return False
+    ran = source.source
+    if injected is not None:
+        tags = injected.metadata.setdefault("tags", [])
+        if "remove-cell" not in tags:
+            tags.append("remove-cell")
+        given = [ln for ln in injected.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        names = {ln.split("=", 1)[0].strip() for ln in given if "=" in ln}
+        kept = [ln for ln in source.source.splitlines()
+                if not ("=" in ln and ln.split("=", 1)[0].strip() in names)]
+        ran = "\n".join([*kept, *given]).strip()
+    source.source = f"{PARAMETERS_LABEL}\n{ran}"
+    return True
+
+
 def _profile_note(profile: str, params: dict) -> str:
     try:
         desc = load_profile(profile).description
@@ -161,6 +189,9 @@ def execute(plan: Plan, profile: str, params: dict, *, root: Path, log_output: b
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    done = nbformat.read(tmp_out, as_version=4)
+    if one_parameters_cell(done):
+        nbformat.write(done, tmp_out)
     os.replace(tmp_out, plan.output)
     plan.output.with_name(plan.output.stem + ".FAILED.ipynb").unlink(missing_ok=True)
     return time.perf_counter() - t0

@@ -106,7 +106,7 @@ def _sha(data: bytes) -> str:
 
 #: saeprobe's subpackages a notebook can depend on; the runner (``book``) itself is left out: it
 #: orchestrates, it does not change results.
-SUBPACKAGES = ("core", "saes", "p1", "p2", "p3")
+SUBPACKAGES = ("core", "saes", "show", "p1", "p2", "p3")
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+(saeprobe(?:\.\w+)*)\s+import\s+([\w\s,()*]+)|import\s+(saeprobe(?:\.\w+)*))",
                         re.MULTILINE)
 

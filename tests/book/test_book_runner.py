@@ -93,6 +93,15 @@ def test_unchanged_notebook_is_skipped(tmp_path):
     assert f"PYTHON {sys.executable}" in text  # the kernel runs this venv's interpreter
     nb = json.loads(out.read_text())
     assert any("profile **`smoke`**" in "".join(c["source"]) for c in nb["cells"]), "profile note missing"
+    # the parameters once: papermill's injected cell kept but not rendered; the source's shows what ran
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0]["metadata"]["tags"]
+    params = [c for c in nb["cells"] if c["metadata"].get("tags", []) == ["parameters"]]
+    assert len(params) == 1
+    shown = "".join(params[0]["source"])
+    assert shown.startswith(book.PARAMETERS_LABEL), shown
+    assert "profile = \"smoke\"" in shown and "extra = 7" in shown and "cpu" not in shown, shown
+    assert [c for c in nb["cells"] if "remove-cell" not in c["metadata"].get("tags", []) and "profile =" in "".join(c["source"])] == params
     manifest = json.loads((root / "book" / "_generated" / "manifest.json").read_text())
     entry = manifest["notebooks"]["00_ok"]
     assert entry["profile"] == "smoke" and entry["parameters"] == {"extra": 7}
