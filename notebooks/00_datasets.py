@@ -22,18 +22,19 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile
+from saeprobe import load_profile, show
 from saeprobe.core import data, data_report
 from saeprobe.p1 import leakage
 
 prof = load_profile(profile)
+show.setup(prof)
 glue("profile_name", prof.name, display=False)
 pd.set_option("display.max_colwidth", 80)
 print(f"profile {prof.name}: {prof.description}")
@@ -67,7 +68,7 @@ by_cat = (
          median_chars=("median_chars", "median"), example=("tag", "first"))
     .sort_values("datasets", ascending=False)
 )
-by_cat
+show.table(by_cat, caption="Binary datasets per category (in_profile: how many the profile uses)")
 
 # %% [markdown]
 # There are {glue:text}`n_binary` binary datasets in {glue:text}`n_categories` categories
@@ -76,27 +77,36 @@ by_cat
 # {glue:text}`n_profile_datasets` of the binary sets (column `in_profile`).
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
 ax = axes[0]
 cats = by_cat.index[::-1]
-ax.barh(cats, by_cat.loc[cats, "datasets"], color="#9ab")
-ax.barh(cats, by_cat.loc[cats, "in_profile"], color="#c55", label=f"in profile '{prof.name}'")
+ax.barh(cats, by_cat.loc[cats, "datasets"], color="#BBBBBB", label="all")
+ax.barh(cats, by_cat.loc[cats, "in_profile"], color=show.PALETTE[1], label=f"in profile '{prof.name}'")
 ax.set_xlabel("datasets")
 ax.legend(loc="lower right", fontsize=8)
 ax.set_title("Datasets per category")
 ax = axes[1]
-ax.hist(binary["median_chars"], bins=np.logspace(0.5, 4, 30), color="#58a")
+ax.hist(binary["median_chars"], bins=np.logspace(0.5, 4, 30), color=show.PALETTE[0])
 ax.set_xscale("log")
 ax.set_xlabel("median prompt length (characters)")
 ax.set_ylabel("datasets")
 ax.set_title("Prompt length")
 ax = axes[2]
-ax.hist(binary["n_rows"], bins=20, color="#7a5")
+ax.hist(binary["n_rows"], bins=20, color=show.PALETTE[2])
 ax.set_xlabel("rows")
 ax.set_ylabel("datasets")
 ax.set_title("Dataset size")
 fig.tight_layout()
-plt.show()
+show.figure(fig, "fig_catalogue")
+
+# %% [markdown]
+# :::{glue:figure} fig_catalogue
+# :name: fig-00-catalogue
+# :alt: Three panels: horizontal bars of datasets per category with the profile's share highlighted; a histogram of median prompt length on a log axis; a histogram of dataset sizes in rows.
+#
+# P1's binary datasets: how many per category (the profile's in colour), how long their prompts are, and
+# how many rows each has.
+# :::
 
 # %% [markdown]
 # **Class balance.** The share of class 1 (P1's `LabelEncoder` order: the later label in sort order):
@@ -105,7 +115,7 @@ plt.show()
 balance = binary["pos_frac"].describe()[["min", "50%", "max"]].round(3)
 glue("pos_frac_min", float(balance["min"]), display=False)
 glue("pos_frac_max", float(balance["max"]), display=False)
-balance.to_frame("share of class 1")
+show.table(balance.to_frame("share of class 1"), caption="Share of class 1 across the binary datasets")
 
 # %% [markdown]
 # ## Duplicates and train/test overlap under P1's split
@@ -125,7 +135,7 @@ glue("n_leak_over_half", int((quality["test_in_train_frac"] > 0.5).sum()), displ
 glue("n_conflicting_sets", int((quality["n_conflicting_prompts"] > 0).sum()), display=False)
 glue("n_conflicting_prompts", int(quality["n_conflicting_prompts"].sum()), display=False)
 
-fig, ax = plt.subplots(figsize=(13, 3.6))
+fig, ax = plt.subplots(figsize=(9, 3.6))
 q = quality.sort_values("test_in_train_frac", ascending=False).reset_index(drop=True)
 palette = dict(zip(sorted(q["category"].unique()), plt.cm.tab20.colors))
 ax.bar(q.index, 100 * q["test_in_train_frac"], color=[palette[c] for c in q["category"]], width=1.0)
@@ -136,7 +146,16 @@ handles = [plt.Rectangle((0, 0), 1, 1, color=col) for col in palette.values()]
 ax.legend(handles, palette.keys(), ncol=4, fontsize=7, loc="upper right")
 ax.set_xlim(-1, len(q))
 fig.tight_layout()
-plt.show()
+show.figure(fig, "fig_overlap")
+
+# %% [markdown]
+# :::{glue:figure} fig_overlap
+# :name: fig-00-overlap
+# :alt: Bar chart, one bar per dataset sorted from most to least, of the percentage of test rows that also occur among the training rows, coloured by category.
+#
+# Train/test overlap under P1's standard split: the share of each dataset's test rows whose prompt also
+# occurs among its training rows, datasets sorted, coloured by category.
+# :::
 
 # %% [markdown]
 # The median dataset has {glue:text}`median_dup_frac:.1f`% duplicated rows and
@@ -148,7 +167,7 @@ plt.show()
 # %%
 cols = ["name", "category", "n_rows", "n_unique", "dup_frac", "n_conflicting_prompts", "num_train",
         "num_test", "test_in_train", "test_in_train_frac"]
-q[cols].head(12).style.format({"dup_frac": "{:.1%}", "test_in_train_frac": "{:.1%}"}).hide(axis="index")
+show.table(q[cols].head(12), caption="The 12 datasets with the most test rows also in train (fractions as shares)")
 
 # %% [markdown]
 # ## The profile's subset
@@ -165,7 +184,7 @@ for name in prof.dataset_names():
                      class_1=float(ds.labels.mean()), median_chars=float(np.median(lengths)),
                      max_chars=int(lengths.max()), classes=" / ".join(ds.classes)))
 subset = pd.DataFrame(rows)
-subset.style.format({"class_1": "{:.2f}", "median_chars": "{:.0f}"}).hide(axis="index")
+show.table(subset, digits=2)
 
 # %% [markdown]
 # ## Out-of-distribution test sets
@@ -185,7 +204,7 @@ for name in ood_names:
                          ood_example_2=ood.texts[1][:70]))
 ood_table = pd.DataFrame(ood_rows)
 glue("ood_rows_median", int(ood_table["ood_rows"].median()), display=False)
-ood_table.style.format({"ood_class_1": "{:.2f}"}).hide(axis="index")
+show.table(ood_table, digits=2)
 
 # %% [markdown]
 # The OOD files are small (median {glue:text}`ood_rows_median` rows), so OOD AUCs in later chapters

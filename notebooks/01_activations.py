@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -39,13 +39,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from saeprobe import load_profile
+from saeprobe import load_profile, show
 from saeprobe.core import data
 from saeprobe.core.activations import dataset_activations, iter_token_acts, profile_activations
 from saeprobe.core.models import load_profile_model
 from saeprobe.p1 import splits as regimes
 
 prof = load_profile(profile)
+show.setup(prof)
 names = prof.dataset_names()
 print(f"profile {prof.name}: {prof.description}")
 print(f"model {prof.model}, hooks {prof.hooks}, max_len {prof.max_len}, {len(names)} datasets")
@@ -67,13 +68,13 @@ glue("extract_seconds", round(extract_s, 1), display=False)
 glue("n_extracted", len(summary), display=False)
 glue("d_model", int(summary["d_model"].iloc[0]), display=False)
 glue("n_layers_model", int(model.cfg.n_layers), display=False)
-summary
+show.table(summary.drop(columns=[c for c in ("path", "key") if c in summary]), caption="Activation sets of this profile")
 
 # %% [markdown]
 # {glue:text}`n_extracted:d` activation sets ({glue:text}`d_model:d`-dimensional; the model has
 # {glue:text}`n_layers_model:d` blocks) were extracted or loaded in {glue:text}`extract_seconds:.1f` s.
 
-# %%
+# %% tags=["hide-input"]
 acts = {(n, h): dataset_activations(prof, n, hook=h, reducer="last", model=model).numpy()
         for n in names for h in prof.hooks}
 datasets = {n: data.load_dataset(n, max_rows=prof.max_rows, seed=prof.seed) for n in names}
@@ -107,7 +108,7 @@ for h in prof.hooks:
             pos_rows.append(dict(layer=layer, position=p + 1, norm=v))
 by_pos = pd.DataFrame(pos_rows).groupby(["layer", "position"])["norm"].mean().unstack(0)
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 layers = sorted(norms["layer"].unique())
 axes[0].boxplot([norms.loc[norms.layer == L, "norm"] for L in layers], showfliers=False)
 axes[0].set_xticks(range(1, len(layers) + 1), [f"layer {L}" for L in layers])
@@ -120,8 +121,17 @@ axes[1].set_ylabel(r"mean $\|x\|_2$")
 axes[1].set_title(f"Norm by position ({n_pos} prompts of {names[0]})")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-plt.show()
-norm_table
+show.figure(fig, "fig_norms")
+show.table(norm_table, digits=0, caption="Last-token norm by layer", keep_index=True)
+
+# %% [markdown]
+# :::{glue:figure} fig_norms
+# :name: fig-01-norms
+# :alt: Left, box plots of the last-token residual norm per layer; right, lines of the mean norm at each token position, one line per layer.
+#
+# The residual stream's scale: the last-token norm by layer (left) and the mean norm by token position
+# (right); both grow with depth.
+# :::
 
 # %% [markdown]
 # ## Two-dimensional projections
@@ -133,12 +143,12 @@ norm_table
 # %% tags=["hide-input"]
 glue("main_layer", prof.main_layer, display=False)
 shown = names[:3]
-fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.8), squeeze=False)
+fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
 for ax, n in zip(axes[0], shown):
     x = acts[(n, prof.hook_name())]
     y = datasets[n].labels
     z = PCA(n_components=2, random_state=prof.seed).fit_transform(StandardScaler().fit_transform(x))
-    for c, colour in zip(range(datasets[n].n_classes), ["#1f77b4", "#d62728"]):
+    for c, colour in zip(range(datasets[n].n_classes), [show.PALETTE[0], show.PALETTE[1]]):
         ax.scatter(z[y == c, 0], z[y == c, 1], s=8, alpha=0.6, color=colour,
                    label=f"{c}: {datasets[n].classes[c]}"[:30])
     ax.set_title(n, fontsize=10)
@@ -146,7 +156,16 @@ for ax, n in zip(axes[0], shown):
     ax.set_ylabel("PC 2")
     ax.legend(fontsize=7, markerscale=2)
 fig.tight_layout()
-plt.show()
+show.figure(fig, "fig_pca")
+
+# %% [markdown]
+# :::{glue:figure} fig_pca
+# :name: fig-01-pca
+# :alt: Scatter plots, one per dataset, of the first two principal components of the standardised last-token activations, points coloured by class.
+#
+# The first two principal components of the main layer's last-token vectors, coloured by class, for up
+# to three of the profile's datasets.
+# :::
 
 # %% [markdown]
 # ## A quick linear probe
@@ -181,8 +200,7 @@ mean_auc = aucs[layer_cols].mean()
 glue("probe_auc_main", float(mean_auc[f"layer {prof.main_layer}"]), display=False)
 glue("probe_best_layer", mean_auc.idxmax(), display=False)
 glue("probe_best_auc", float(mean_auc.max()), display=False)
-aucs.style.format({c: "{:.3f}" for c in layer_cols}).background_gradient(subset=layer_cols, cmap="Greens",
-                                                                         vmin=0.5, vmax=1.0)
+show.table(aucs, caption="Quick linear probe: test ROC-AUC per dataset and layer")
 
 # %% [markdown]
 # Mean test AUC at the main layer: {glue:text}`probe_auc_main:.3f`; the best layer on average is
@@ -190,12 +208,20 @@ aucs.style.format({c: "{:.3f}" for c in layer_cols}).background_gradient(subset=
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3.2))
-ax.bar(mean_auc.index, mean_auc.values, color="#4a7")
+ax.bar(mean_auc.index, mean_auc.values, color=show.PALETTE[2])
 ax.set_ylim(0.5, 1.0)
 ax.set_ylabel("mean test ROC-AUC")
 ax.set_title("Quick linear probe, mean over datasets")
 fig.tight_layout()
-plt.show()
+show.figure(fig, "fig_quick_probe")
+
+# %% [markdown]
+# :::{glue:figure} fig_quick_probe
+# :name: fig-01-quick-probe
+# :alt: Bar chart of the quick linear probe's mean test ROC-AUC at each extracted layer, on an axis from 0.5 to 1.
+#
+# The quick probe's mean test AUC per layer (logistic regression, C = 1, standardised features).
+# :::
 
 # %% [markdown]
 # ## Exercises

@@ -52,7 +52,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from sklearn.decomposition import PCA
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
 from saeprobe.core.activations import text_activations
 from saeprobe.core.models import load_profile_model
 from saeprobe.p1.texts import fit_probe, token_codes
@@ -61,6 +61,7 @@ from saeprobe.p2.analysis import format_ci as ci
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
+show.setup(prof)
 THR = float(prof.p2.threshold)   # P2's cosine threshold for a shared latent
 K = int(prof.p2.probe_k[0])      # latents the SAE probe keeps (the profile's P2 probe k)
 N_EX = int(prof.p2.n_examples)   # top-activating contexts shown per latent
@@ -155,7 +156,7 @@ print(f"{len(texts)} texts: {sum(labels)} about food, {len(labels) - sum(labels)
 # the **last token** only. `text_activations` caches the result by a digest of your texts, so the
 # second call costs nothing.
 
-# %%
+# %% mystnb={"figure": {"caption": "Your texts' last-token activations at the main layer, projected on their first two principal components and coloured by label.", "name": "fig-50-pca"}, "image": {"alt": "Scatter plot of the texts in the plane of the first two principal components, food texts and other texts in two colours."}}
 X = text_activations(prof, texts, model=model)   # FloatTensor [n_texts, d_model]
 print("activations:", tuple(X.shape))
 Z = (X.numpy() - X.numpy().mean(0)) / (X.numpy().std(0) + 1e-6)
@@ -296,7 +297,7 @@ glue("lab_verdict", verdict, display=False)
 # Which latents did it choose, and how do they fire on your texts (last token, training and test
 # texts together)?
 
-# %%
+# %% mystnb={"figure": {"caption": "The SAE probe's chosen latents, one panel each: their activation at the last token on food texts and on the others.", "name": "fig-50-latents"}, "image": {"alt": "Strip plots, one per chosen latent, of the latent's activation on food texts and on other texts."}}
 codes = saes.encode(sae, X)                  # sparse [n_texts, d_sae]
 dense = codes[:, sp_probe.latents].toarray()
 y = np.asarray(labels)
@@ -308,7 +309,7 @@ chosen = pd.DataFrame({
     "fires on food": (dense[y == 1] > 0).mean(0),
     "fires on other": (dense[y == 0] > 0).mean(0),
 })
-display(chosen.round(3))
+display(show.table(chosen, caption="The probe's latents, in the order it chose them"))
 n_plot = min(4, len(sp_probe.latents))
 fig, axes = plt.subplots(1, n_plot, figsize=(3 * n_plot, 3), sharey=False, squeeze=False)
 for ax, j in zip(axes[0], range(n_plot)):
@@ -330,16 +331,16 @@ plt.show()
 hook = prof.hook_name(spec.layer)
 corpus = saes.token_corpus(prof, [hook], model, progress=False)[hook]
 held = corpus.heldout.numpy()
-show = sp_probe.latents[:min(3, len(sp_probe.latents))]
+shown = sp_probe.latents[:min(3, len(sp_probe.latents))]
 decode = model.tokenizer.decode
-top_corpus = analysis.top_examples(saes.encode(sae, corpus.test), show, corpus.token_ids.numpy()[held],
+top_corpus = analysis.top_examples(saes.encode(sae, corpus.test), shown, corpus.token_ids.numpy()[held],
                                    corpus.text_index.numpy()[held], decode, n=N_EX)
 display(Markdown("**Held-out corpus**"))
-display(top_corpus.round(2))
+display(show.table(top_corpus, digits=2))
 own_codes, own_ids, own_tix = token_codes(prof, texts, sae, model=model)
-top_own = analysis.top_examples(own_codes, show, own_ids, own_tix, decode, n=N_EX, before=12, after=3)
+top_own = analysis.top_examples(own_codes, shown, own_ids, own_tix, decode, n=N_EX, before=12, after=3)
 display(Markdown("**Your texts**"))
-display(top_own.round(2))
+display(show.table(top_own, digits=2))
 
 # %% [markdown]
 # :::{exercise} Predict, then change one parameter: a single latent
@@ -387,7 +388,7 @@ for name, res in (("lr_z", lr), ("pca", fit_probe(prof, texts, labels, method="p
                   ("knn", fit_probe(prof, texts, labels, method="knn", progress=False)), (f"sae k={K}", sp_probe)):
     lo, hi = res.auc_ci(n_boot=N_BOOT, seed=prof.seed)
     rows.append({"probe": name, "val AUC": res.val_auc, "test AUC": res.test_auc, "test 95% CI": ci(lo, hi)})
-display(pd.DataFrame(rows).round(3))
+display(show.table(pd.DataFrame(rows)))
 
 # %% [markdown]
 # Choose on the **validation** AUC (the column P1's quiver of arrows uses), then report that probe's
@@ -405,7 +406,7 @@ display(pd.DataFrame(rows).round(3))
 # directions). A latent is **shared** when both matched cosines exceed {glue:text}`lab_thr`. Here
 # the profile's narrowest TopK SAE with two seeds.
 
-# %%
+# %% mystnb={"figure": {"caption": "Decoder cosine of every latent of one seed with its Hungarian partner in the other seed (grey), the latents your probe chose (red lines) and P2's threshold (dashed).", "name": "fig-50-seeds"}, "image": {"alt": "Histogram of matched decoder cosines between two seeds' latents, with vertical lines at the probe's latents and at the threshold."}}
 groups = seeds.seed_groups(saes.sae_specs(prof))
 topk = {g: v for g, v in groups.items() if v[0].arch == "topk" and v[0].layer == prof.main_layer}
 pair_label = min(topk, key=lambda g: topk[g][0].width)
@@ -419,10 +420,10 @@ pa = fit_probe(prof, texts, labels, sae=sae_a, k=K, progress=False)
 pb = fit_probe(prof, texts, labels, sae=sae_b, k=K, progress=False)
 ov = analysis.probe_latent_overlap(pa.latents, pb.latents, res)
 sd, sd_lo, sd_hi = analysis.paired_auc_diff(pa.split.y_test, pa.test_score, pb.test_score, n_boot=N_BOOT, seed=prof.seed)
-display(pd.DataFrame([
+display(show.table(pd.DataFrame([
     {"seed": spec_a.seed, "SAE": spec_a.name, "test AUC": pa.test_auc, "chosen latents": pa.latents},
     {"seed": spec_b.seed, "SAE": spec_b.name, "test AUC": pb.test_auc, "chosen latents": pb.latents},
-]).round(3))
+])))
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 cos = res.decoder_cos[np.isfinite(res.decoder_cos)]
 ax.hist(cos, bins=40, range=(-0.2, 1), color="0.6", label="all latents of seed %d" % spec_a.seed)
@@ -496,7 +497,7 @@ glue("lab_p2_tok_hi", analysis.P2_PAPER["shared_by_tokens"][80e9], display=False
 # :class: dropdown
 # ```
 
-# %%
+# %% mystnb={"figure": {"caption": "The fraction of latents shared between the two seeds as the threshold t moves, with both cosines or the decoder's alone; ticks: your probe's latents.", "name": "fig-50-sweep"}, "image": {"alt": "Two falling curves of the shared fraction against the threshold, ticks along the bottom at the decoder cosines of the probe's latents, a dashed line at P2's threshold."}}
 sw = res.sweep()
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
 ax.plot(sw.threshold, sw.shared, label="decoder AND encoder > t")

@@ -43,10 +43,11 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile
+from saeprobe import load_profile, show
 from saeprobe.core import claims
 
 prof = load_profile(profile)
+show.setup(prof)
 table = claims.assemble(profile=prof.name)
 print(f"{len(table)} claims recorded under profile {prof.name} -> {table.attrs['path']}")
 if table.attrs["other_profiles"]:
@@ -80,41 +81,37 @@ for r in table.itertuples():
         f"</small></td><td>{r.paper}</td><td>{_num(r.paper_value)}</td><td>{_num(r.ours)}{ci}</td>"
         f"<td style='background:{colour[r.kind]}'><b>{html.escape(r.verdict)}</b></td>"
         f"<td><small><a href='{r.page}.html'>{r.page}</a></small></td></tr>")
-display(HTML("<table class='table' style='font-size:0.85em'><thead><tr><th style='width:46%'>claim</th>"
+display(HTML("<div class='sp-table sp-table-long'><table class='table sp' style='font-size:0.85em'><thead><tr><th style='width:46%'>claim</th>"
              "<th>paper</th><th>paper's value</th><th>ours [95 % CI]</th><th style='width:16%'>verdict</th>"
-             "<th>page</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"))
+             "<th>page</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"))
 
 # %% [markdown]
 # ## Ours against the paper's number
 #
 # Every claim with a number: the paper's value (✕) and ours with its 95 % CI (dot and bar), coloured
-# by verdict. The quantities differ from claim to claim (AUC differences, shared fractions, macro F1);
-# each row is read on its own against its ✕.
+# by verdict ({numref}`fig-99-claims`). The quantities differ from claim to claim (AUC differences,
+# shared fractions, macro F1); each row is read on its own against its ✕. The book's front page shows
+# the same figure.
 
 # %% tags=["hide-input"]
-num = table[np.isfinite(table["ours"]) | np.isfinite(table["paper_value"])].reset_index(drop=True)
-if len(num):
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(num) + 1.2))
-    y = np.arange(len(num))[::-1]
-    kcol = {"reproduces": "tab:green", "partly": "tab:orange", "does not": "tab:red", "not run here": "tab:gray"}
-    for yi, r, k in zip(y, num.itertuples(), num["kind"]):
-        if np.isfinite(r.ci_lo):
-            ax.plot([r.ci_lo, r.ci_hi], [yi, yi], color=kcol[k], lw=2.5, alpha=0.7)
-        if np.isfinite(r.ours):
-            ax.plot(r.ours, yi, "o", color=kcol[k])
-        if np.isfinite(r.paper_value):
-            ax.plot(r.paper_value, yi, "x", color="k", ms=8, mew=2)
-    ax.axvline(0, color="grey", lw=0.8, ls=":")
-    ax.set_yticks(y, list(num["id"]), fontsize=8)
-    ax.set_xlabel("value (✕ the paper's; ● ours with 95 % CI)")
-    for k, c in kcol.items():
-        ax.plot([], [], "o", color=c, label=k)
-    ax.plot([], [], "x", color="k", label="paper")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    plt.tight_layout()
-    plt.show()
+fig = show.claims_figure(table, title=f"{len(table)} claims, profile {prof.name}")
+front = claims.claims_dir().parent / "front_summary.png"
+if fig is None:  # nothing to draw: the figure's place says so in words, and the front page too
+    front.unlink(missing_ok=True)
+    glue("claims_forest", Markdown("No page has recorded a numeric claim yet: run the experiment pages first."),
+         display=False)
 else:
-    display(Markdown("No page has recorded a numeric claim yet: run the experiment pages first."))
+    show.save_png(fig, front)
+    show.figure(fig, "claims_forest")
+
+# %% [markdown]
+# :::{glue:figure} claims_forest
+# :name: fig-99-claims
+# :alt: One row per claim, grouped by paper: a black cross at the paper's value and a coloured dot with a bar at our value and its 95 % confidence interval; the colour is the computed verdict.
+#
+# Every claim of the three papers that this build tests: ✕ the paper's number, ● ours with its 95 %
+# CI, coloured by the verdict the claim's rule computes (green reproduces, orange partly, red does not).
+# :::
 
 # %% [markdown]
 # ## How a page adds a claim

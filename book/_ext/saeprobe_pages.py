@@ -10,12 +10,18 @@
   module's ``automodule`` with its members: the API reference comes from the docstrings
   (``:no-submodules:``: the package's own module only). A reference to a re-exported name
   (``saeprobe.saes.get_sae``) resolves to where it is documented (``saeprobe.saes.train.get_sae``).
+* ``saeprobe-summary`` -- the front page's answer: the claims page's figure (every claim, ours with
+  its CI against the paper's number; ``book/_generated/front_summary.png``, written by
+  ``notebooks/99_claims.py``) with a caption counted from ``book/_generated/claims.csv``, and a link to
+  every page behind it with its verdicts. Before the claims page has run it says so in one sentence.
 * The download button of every executed notebook page gets the ``download`` attribute (a file, not
   a tab of JSON, when the book is served).
 """
 from __future__ import annotations
 
+import csv
 import json
+import os
 import pkgutil
 import re
 from importlib import import_module
@@ -106,6 +112,57 @@ class TimingsDirective(SphinxDirective):
         return out
 
 
+def read_claims(srcdir: str | Path) -> list[dict]:
+    """Rows of ``book/_generated/claims.csv`` (the claims page's table); [] when absent."""
+    path = Path(srcdir) / GENERATED / "claims.csv"
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    except OSError:
+        return []
+
+
+class SummaryDirective(SphinxDirective):
+    """The claims figure, its counted caption and the pages behind it (see the module docstring)."""
+
+    has_content = False
+
+    def run(self):
+        gen = Path(self.env.srcdir) / GENERATED
+        png = gen / "front_summary.png"
+        for dep in (png, gen / "claims.csv"):
+            self.env.note_dependency(str(dep))
+        rows = read_claims(self.env.srcdir)
+        if not rows or not png.exists():
+            return [nodes.paragraph(text="The summary of every claim appears here once the claims page has been "
+                                         "executed (python -m saeprobe.book run).")]
+        kinds = ["reproduces", "partly", "does not"]
+        kind = [r["verdict"] if r["verdict"] in kinds else "not run here" for r in rows]
+        n = {k: kind.count(k) for k in kinds + ["not run here"]}
+        profiles = sorted({r["profile"] for r in rows})
+        here = Path(self.env.doc2path(self.env.docname)).parent
+        rel = Path(os.path.relpath(png, here)).as_posix()
+        docrel = Path(os.path.relpath(gen, here)).as_posix()
+        caption = (f"Every claim of the three papers that this build tests ({len(rows)} claims, profile "
+                   f"{', '.join(profiles)}): ✕ the paper's number, ● ours with its 95 % CI, coloured by the computed "
+                   f"verdict. {n['reproduces']} reproduce, {n['partly']} partly, {n['does not']} do not, "
+                   f"{n['not run here']} are not run here.")
+        md = [f":::{{figure}} {rel}", ":name: fig-front-summary",
+              ":alt: One row per claim, grouped by paper: a black cross at the paper's value and a coloured dot with "
+              "a bar at our value and its 95 % confidence interval; the colour is the verdict.", "", caption, ":::", "",
+              "The pages behind it:", ""]
+        pages = {}
+        for r, k in zip(rows, kind):
+            pages.setdefault((r["paper"], r["page"]), []).append(k)
+        for (paper, page), ks in sorted(pages.items(), key=lambda x: x[0][1]):
+            counts = ", ".join(f"{k}: {ks.count(k)}" for k in kinds + ["not run here"] if ks.count(k))
+            md.append(f"- {paper}: {{doc}}`{docrel}/{page}` — {counts}")
+        node = nodes.section()
+        node.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(md, source="<saeprobe-summary>"), node)
+        return node.children
+
+
 def package_modules(package: str) -> list[str]:
     """``package`` and every module below it (sorted; ``__main__`` left out)."""
     pkg = import_module(package)
@@ -191,4 +248,5 @@ def setup(app):
     app.connect("missing-reference", _resolve_reexport)
     app.add_directive("saeprobe-timings", TimingsDirective)
     app.add_directive("saeprobe-api", ApiDirective)
+    app.add_directive("saeprobe-summary", SummaryDirective)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -10,15 +10,18 @@ Notebooks use it as ``from saeprobe import show``:
   <saeprobe.show.figures.color>` -- the book's matplotlib style and one colour per method on every
   page; :func:`show.figure(fig, key) <saeprobe.show.figures.figure>` glues a figure for a captioned,
   numbered ``{glue:figure}`` in the page's text;
+- :func:`show.claims_figure(table) <saeprobe.show.claims_figure.claims_figure>` -- every claim, ours
+  against the paper's (the claims page and the front page);
 - :func:`show.verdict_box(rows) <saeprobe.show.verdict.verdict_box>` -- the page's claims (rows of
   :func:`saeprobe.core.claims.record_claim`) as the box the page opens with.
 
 Imports ``saeprobe.core`` only (no paper package).
 """
+from saeprobe.show.claims_figure import VERDICT_COLOURS, claims_figure, save_png
 from saeprobe.show.figures import PALETTE, color, figure, setup, style
 from saeprobe.show.labels import column_label, method_label
 from saeprobe.show.tables import Table, fmt_ci, table
 from saeprobe.show.verdict import verdict_box, verdict_markdown
 
-__all__ = ["PALETTE", "color", "figure", "setup", "style", "column_label", "method_label", "Table", "fmt_ci", "table",
+__all__ = ["VERDICT_COLOURS", "claims_figure", "save_png", "PALETTE", "color", "figure", "setup", "style", "column_label", "method_label", "Table", "fmt_ci", "table",
            "verdict_box", "verdict_markdown"]

@@ -155,11 +155,49 @@ async () => {
 """
 
 
+# JS run in the page after load: the layout checks of the reading issue (issue 20). The content
+# column is the article; an element may be wider than the column only inside a scroll container
+# (overflow-x auto/scroll/hidden), which then must fit. Figures: caption + alt text; images outside a
+# <figure> are uncaptioned figures. The verdict box and its figure: their tops in page pixels.
+_LAYOUT = r"""
+() => {
+  const col = document.querySelector('article.bd-article') || document.querySelector('main');
+  const cr = col.getBoundingClientRect();
+  const scrolls = el => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX);
+  const inside = el => { for (let q = el.parentElement; q && q !== col; q = q.parentElement) { if (scrolls(q)) return true; } return false; };
+  const wide = [];
+  for (const el of col.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || inside(el)) continue;
+    if (r.right > cr.right + 2 || r.left < cr.left - 2) {
+      const name = el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '');
+      wide.push(name + ' +' + Math.round(Math.max(r.right - cr.right, cr.left - r.left)) + 'px: ' + (el.textContent || '').trim().slice(0, 60));
+    }
+  }
+  const figs = Array.from(col.querySelectorAll('figure')).map(f => {
+    const img = f.querySelector('img');
+    const cap = f.querySelector('figcaption');
+    return {caption: cap ? cap.textContent.trim() : '', alt: img ? (img.getAttribute('alt') || '') : '(no img)',
+            src: img ? img.getAttribute('src') : ''};
+  });
+  const loose = Array.from(col.querySelectorAll('img')).filter(i => !i.closest('figure')).map(i => i.getAttribute('src'));
+  const box = col.querySelector('div.admonition.sp-verdict');
+  const top = el => el ? el.getBoundingClientRect().top + window.scrollY : null;
+  const codes = Array.from(col.querySelectorAll('div.cell_input pre')).map(e => e.textContent);
+  return {wide: wide.slice(0, 8), nWide: wide.length, figs: figs, looseImgs: loose,
+          boxTop: top(box), boxFigTop: top(box ? box.querySelector('figure') : null),
+          boxText: box ? box.innerText : '', injected: col.querySelectorAll('.tag_injected-parameters').length,
+          paramCells: codes.filter(c => /^# Parameters/.test(c)).map(c => c.split('\n')[0]),
+          height: document.documentElement.scrollHeight};
+}
+"""
+
+
 @pytest.fixture(scope="session")
 def visited(built_book, server, browser):
     """Open every page once; returns {page: report} with console errors and off-host requests."""
     html = built_book
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # the reading issue's screen
     host = urlparse(server).netloc
     report = {}
 
@@ -173,7 +211,7 @@ def visited(built_book, server, browser):
 
     context.route("**/*", route)
     shots = html.parent / "screenshots"
-    shots.mkdir(exist_ok=True)
+    (shots / "first_screen").mkdir(parents=True, exist_ok=True)
     for rel in _pages(html):
         current = {"console": [], "offhost": [], "bad": []}
         page = context.new_page()
@@ -185,10 +223,14 @@ def visited(built_book, server, browser):
         page.goto(urljoin(server, rel), wait_until="load")
         page.wait_for_load_state("networkidle")
         info = page.evaluate(_INSPECT)
+        layout = page.evaluate(_LAYOUT)
+        page.screenshot(path=str(shots / "first_screen" / (Path(rel).stem + ".png")))  # what a reader sees first
         page.screenshot(path=str(shots / (Path(rel).stem + ".png")), full_page=True)  # every page, to look at
-        report[rel] = {**current, **info}
+        report[rel] = {**current, **info, "layout": layout}
         page.close()
     context.close()
+    heights = "page,height_px\n" + "".join(f"{p},{r['layout']['height']}\n" for p, r in sorted(report.items()))
+    (shots / "heights.csv").write_text(heights)  # page heights at 1280 px, kept with the screenshots
     return report
 
 
@@ -384,3 +426,57 @@ def test_claims_page_and_exercises_render(visited):
     assert "reproduces" in claims_page["text"] or "does not" in claims_page["text"] or "partly" in claims_page["text"]
     ex = visited["book/_generated/10_standard.html"]["text"]
     assert "Exercise" in ex and "Solution" in ex
+
+
+# ------------------------------------------------------------------ reading: the page-layout checks
+EXPERIMENT = re.compile(r"book/_generated/[1-4]\d_[^/]+\.html$")  # P1 (1x), our SAEs (2x), P2 (3x), P3 (4x)
+
+
+def test_nothing_runs_past_the_content_column(visited):
+    """Tables, code and figures fit the column or sit in a scroll box (issue 20)."""
+    wide = {p: r["layout"]["wide"] for p, r in visited.items() if r["layout"]["nWide"]}
+    assert not wide, wide
+
+
+def test_parameters_shown_once_and_injected_cell_absent(visited):
+    for page, r in visited.items():
+        lay = r["layout"]
+        assert lay["injected"] == 0, f"{page}: papermill's injected-parameters cell is rendered"
+        assert all(c == "# Parameters of this run" for c in lay["paramCells"]), (page, lay["paramCells"])
+        if page.startswith("book/_generated/"):
+            assert len(lay["paramCells"]) == 1, f"{page}: parameters shown {len(lay['paramCells'])} times"
+
+
+def test_every_figure_has_a_caption_and_alt_text(visited):
+    bad = {}
+    for page, r in visited.items():
+        lay = r["layout"]
+        probs = [f"uncaptioned image {src}" for src in lay["looseImgs"]]
+        for f in lay["figs"]:
+            if not f["caption"]:
+                probs.append(f"no caption: {f['src']}")
+            alt = f["alt"].strip()
+            if not alt or alt == "(no img)" or alt.endswith((".png", ".svg", ".jpg")) or "/" in alt:
+                probs.append(f"no alt text: {f['src']} (alt {alt!r})")
+        if probs:
+            bad[page] = probs
+    assert not bad, bad
+
+
+def test_experiment_pages_open_with_the_verdict_box(visited):
+    """The box (paper's claim, our number with CI, computed verdict) within the first 900 px, and its key
+    figure beside it when the page has one."""
+    pages = [p for p in visited if EXPERIMENT.search(p)]
+    assert len(pages) >= 10, pages
+    late = {}
+    for page in pages:
+        lay = visited[page]["layout"]
+        if lay["boxTop"] is None:
+            late[page] = "no verdict box"
+        elif lay["boxTop"] > 900 - 150:
+            late[page] = f"box starts at {lay['boxTop']:.0f} px"
+        elif lay["boxFigTop"] is not None and lay["boxFigTop"] > 900 - 200:
+            late[page] = f"key figure starts at {lay['boxFigTop']:.0f} px"
+        elif not lay["boxText"].strip():
+            late[page] = "empty box"
+    assert not late, late

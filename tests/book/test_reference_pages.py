@@ -39,7 +39,7 @@ def test_api_directive_finds_every_module():
     assert set(mods) == on_disk
     assert "saeprobe.p1.texts" in mods and "saeprobe.core.activations" in mods
     pages = {p.stem for p in (REPO / "book" / "api").glob("*.md")}
-    assert pages == {"core", "saes", "p1", "p2", "p3", "book"}, "one API page per subpackage"
+    assert pages == {"core", "saes", "show", "p1", "p2", "p3", "book"}, "one API page per subpackage"
 
 
 def test_citation_cff_and_bibliography_name_the_three_papers():
