@@ -13,6 +13,23 @@
 # %% [markdown]
 # # Sparse autoencoders
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} fig_sae_quality
+# :name: fig-20-quality
+# :alt: One row per SAE: dots with horizontal 95 % confidence bars for CE loss recovered and for the fraction of variance explained, with vertical lines at the targets 0.85 and 0.70.
+#
+# Every SAE's quality on held-out text: CE loss recovered (dots) and FVE (squares) with 95 % CIs over
+# texts; dotted line P1's target 0.85, dashed 0.70.
+# :::
+# ::::
+
+# %% [markdown]
 # All three papers read the residual stream through a sparse autoencoder (SAE): an encoder maps an
 # activation $x \in \mathbb{R}^{d}$ to a wide, sparse code $z \in \mathbb{R}^{m}_{\ge 0}$ and a
 # decoder reconstructs $\hat x = W_\text{dec}^\top z + b_\text{dec}$. P1 and P3 use Google's Gemma
@@ -34,7 +51,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 from pathlib import Path
 
@@ -45,7 +62,7 @@ from myst_nb import glue
 
 from IPython.display import Markdown, display
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
 from saeprobe.core.models import load_profile_model
 from saeprobe.p1 import features as F1
 from saeprobe.p2 import seeds as P2seeds
@@ -54,17 +71,19 @@ from saeprobe.p3 import features as P3features
 GENERATED = Path("..") / "book" / "_generated"  # tidy tables next to the executed notebooks
 
 prof = load_profile(profile)
+show.setup(prof)
 specs = saes.sae_specs(prof)
 print(f"profile {prof.name}: {len(specs)} SAEs at layers {sorted({s.layer for s in specs})}")
-pd.DataFrame([{"name": s.name, "arch": s.arch, "width": s.width, "sparsity": s.sparsity, "seed": s.seed,
-               "layer": s.layer, "tokens": s.tokens, "batch": s.batch_size, "lr": s.lr} for s in specs])
+show.table(pd.DataFrame([{"name": s.name, "arch": s.arch, "width": s.width, "sparsity": s.sparsity, "seed": s.seed,
+                          "layer": s.layer, "tokens": s.tokens, "batch": s.batch_size, "lr": s.lr} for s in specs]),
+           digits=4, caption="The profile's SAEs")
 
 # %% [markdown]
 # ## The official SAEs (hub only)
 #
 # Offline this says which local SAE replaces the official one.
 
-# %%
+# %% tags=["hide-input"]
 hub = prof.sae.hub
 for layer, spec in hub.items():
     try:
@@ -82,7 +101,7 @@ for layer, spec in hub.items():
 # starts at the data mean (the residual stream carries a large constant offset); the scale is
 # folded back into the saved weights.
 
-# %%
+# %% tags=["hide-input"]
 model = load_profile_model(prof)
 t0 = time.perf_counter()
 hooks = sorted({prof.hook_name(s.layer) for s in specs})
@@ -108,17 +127,27 @@ glue("train_seconds_total", float(train_s), display=False)
 # Fraction of variance explained and L0 of each training batch (before the input scale is folded
 # back; FVE is scale-free). One line per SAE at the main layer.
 
-# %%
+# %% tags=["hide-input"]
 main = {n: s for n, s in trained.items() if s.saeprobe_manifest["layer"] == prof.main_layer}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for name, sae in main.items():
     h = sae.saeprobe_manifest["history"]
-    axes[0].plot(h["tokens"], h["fve"], label=name, lw=1)
-    axes[1].plot(h["tokens"], h["l0"], label=name, lw=1)
+    axes[0].plot(h["tokens"], h["fve"], label=show.method_label(name), lw=1)
+    axes[1].plot(h["tokens"], h["l0"], label=show.method_label(name), lw=1)
 axes[0].set(xlabel="training tokens", ylabel="FVE (batch)", ylim=(-0.2, 1))
 axes[1].set(xlabel="training tokens", ylabel="L0 (batch)", yscale="log")
 axes[1].legend(fontsize=6, ncol=2)
 fig.tight_layout()
+show.figure(fig, "fig_sae_training")
+
+# %% [markdown]
+# :::{glue:figure} fig_sae_training
+# :name: fig-20-training
+# :alt: Two panels of training curves, one line per main-layer SAE: the fraction of variance explained per batch rising with training tokens, and L0 per batch on a log axis.
+#
+# Training curves of the main layer's SAEs: FVE (left) and L0 (right) of each training batch against
+# tokens seen.
+# :::
 
 # %% [markdown]
 # ## Quality on held-out tokens, with confidence intervals
@@ -153,7 +182,7 @@ cols = ["name", "used_by", "arch", "width", "layer", "seed", "tokens_seen", "tra
 out = out[[c for c in cols if c in out]]
 GENERATED.mkdir(parents=True, exist_ok=True)
 out.to_csv(GENERATED / "sae_quality.csv", index=False)
-display(out.round(3))
+display(show.table(out.rename(columns={"name": "sae"}), caption="SAE quality on held-out text (sae_quality.csv)"))
 n_tok = int(out["n_ce_tokens"].min()) if "n_ce_tokens" in out else 0
 glue("sae_ce_tokens", n_tok, display=False)
 glue("sae_ce_texts", int(out["n_ce_texts"].min()) if "n_ce_texts" in out else 0, display=False)
@@ -161,6 +190,19 @@ p1_rows = out[out.used_by.str.contains("p1")]
 for _, r in p1_rows.iterrows():
     glue(f"sae_ce_recovered_{r['name']}", float(r["ce_recovered"]), display=False)
 below = out[(out.ce_recovered < np.where(out.used_by.str.contains("p1"), 0.85, 0.70))]
+findings = []
+for _, r in p1_rows.iterrows():
+    ok = r["ce_recovered"] >= 0.85 and r["fve"] >= 0.80
+    findings.append(f"P1's SAE **{show.method_label(r['name'])}**: CE loss recovered {r['ce_recovered']:.3f} "
+                    f"[{r['ce_recovered_lo']:.3f}, {r['ce_recovered_hi']:.3f}], FVE {r['fve']:.3f} -- "
+                    + ("meets" if ok else "**below**") + " the target (CE >= 0.85, FVE >= 0.80; point estimates).")
+others = out[~out.used_by.str.contains("p1")]
+weak = others[others.ce_recovered < 0.70]
+findings.append(f"{len(others) - len(weak)} of {len(others)} other SAEs reach CE recovered 0.70"
+                + (": below it " + ", ".join(f"{show.method_label(n)} ({u}: {c:.2f})" for n, u, c in
+                                              zip(weak.name, weak.used_by, weak.ce_recovered))
+                   + " -- the pages that use them say so." if len(weak) else "."))
+show.verdict_box([], findings=findings)
 display(Markdown(
     f"CE measured on {int(out['n_ce_texts'].min())} held-out texts ({n_tok:,} tokens). "
     + (f"**Below target** ({len(below)} of {len(out)}): " + ", ".join(
@@ -169,7 +211,7 @@ display(Markdown(
        "(the `used_by` column says which papers' pages use it)."
        if len(below) else f"Every SAE meets its target (P1's >= 0.85, the others >= 0.70).")))
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 0.28 * len(out) + 1.2))
 y = np.arange(len(out))
 ax.errorbar(out.ce_recovered, y, xerr=[out.ce_recovered - out.ce_recovered_lo, out.ce_recovered_hi - out.ce_recovered],
@@ -178,11 +220,12 @@ ax.errorbar(out.fve, y + 0.25, xerr=[out.fve - out.fve_lo, out.fve_hi - out.fve]
             label="FVE")
 for x, ls in ((0.85, ":"), (0.70, "--")):
     ax.axvline(x, color="grey", ls=ls, lw=0.8)
-ax.set_yticks(y, [f"{n} ({u})" for n, u in zip(out.name, out.used_by)], fontsize=7)
+ax.set_yticks(y, [f"{show.method_label(n)} ({u})" for n, u in zip(out.name, out.used_by)], fontsize=7)
 ax.set_xlabel("on held-out texts (95 % CI over texts); dotted: P1's target 0.85, dashed: 0.70")
 ax.legend(fontsize=7, loc="lower left")
 ax.invert_yaxis()
 fig.tight_layout()
+show.figure(fig, "fig_sae_quality")  # shown in the box at the top of the page ({numref}`fig-20-quality`)
 
 # %% [markdown]
 # **A reference from the field.** Gemma Scope 2's SAEs for this model (`gemma-scope-2-270m-pt-res`,
@@ -199,7 +242,7 @@ for label, spec in ref_specs.items():
     except saes.SAEUnavailableOffline as exc:
         reason = str(exc)
 if ref:
-    display(saes.quality_table(prof, ref, corpus, model).round(3))
+    display(show.table(saes.quality_table(prof, ref, corpus, model)))
 else:
     display(Markdown(f"**Not measured in this build:** the Gemma Scope 2 reference needs hub access "
                      f"({reason.split(';')[0]}). No reference number is shown rather than a made-up one; rerun "
@@ -217,11 +260,11 @@ else:
 # ladder page (next) measures the main SAE's own curve in every build. BatchTopK's L0 at inference
 # (its learned threshold) is not its training k early in training: compare it at its measured L0.
 
-# %%
+# %% tags=["hide-input"]
 measured = Path("..") / "benchmarks" / "measured" / "sae_training_cpu.csv"
 if measured.exists():
     curve = pd.read_csv(measured)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for (recipe, width, k, run), g in curve.groupby(["recipe", "width", "k", "run_tokens"]):
         g = g.sort_values("tokens_seen")  # one training run (LR decayed over its last 20 %: the last point)
         lab = f"{recipe}, width {width}, k {k}, run of {run // 1000}k tokens"
@@ -235,6 +278,7 @@ if measured.exists():
     axes[1].set(xlabel="training CPU-seconds (1 thread)")
     axes[1].legend(fontsize=6)
     fig.tight_layout()
+    show.figure(fig, "fig_sae_recipes")
     best = curve.loc[curve.groupby("width").ce_recovered.idxmax()]
     for _, r in best.iterrows():
         glue(f"sae_bench_best_ce_w{int(r.width)}", float(r.ce_recovered), display=False)
@@ -244,8 +288,18 @@ if measured.exists():
         + (f", {r.cpu_s:.0f} CPU-s)" if pd.notna(r.cpu_s) else ")")
         for _, r in best.iterrows()) + ". The target for P1's SAEs is CE recovered >= 0.85 and FVE >= 0.80."))
 else:
-    display(Markdown("The measured curve (`benchmarks/measured/sae_training_cpu.csv`) is not in this checkout; "
-                     "run `python benchmarks/sae_training.py` to measure it on your machine."))
+    absent = Markdown("The measured curve (`benchmarks/measured/sae_training_cpu.csv`) is not in this checkout; "
+                      "run `python benchmarks/sae_training.py` to measure it on your machine.")
+    glue("fig_sae_recipes", absent, display=False)  # the figure's place says so in words
+
+# %% [markdown]
+# :::{glue:figure} fig_sae_recipes
+# :name: fig-20-recipes
+# :alt: Two panels, one line per training recipe and width: CE loss recovered with 95 % CI bars against training tokens seen (left) and against training CPU-seconds (right), log x axes, a dotted line at 0.85.
+#
+# The recipe benchmark's curves (`benchmarks/measured/sae_training_cpu.csv`, measured on this
+# project's machine, not rerun by the book): CE loss recovered against tokens seen and against CPU-seconds.
+# :::
 
 # %% [markdown]
 # ## How often latents fire
@@ -253,7 +307,7 @@ else:
 # Firing frequency of every latent on the held-out tokens (log scale; never-firing latents at the
 # left edge). Dense latents (firing on most tokens) and many dead ones are both warning signs.
 
-# %%
+# %% tags=["hide-input"]
 firsts = {}
 for name, sae in main.items():
     key = (sae.saeprobe_manifest["spec"]["arch"], sae.saeprobe_manifest["spec"]["width"])
@@ -266,6 +320,16 @@ for (arch, width), (name, sae) in sorted(firsts.items()):
 ax.set(xlabel="log10 firing frequency (held-out tokens; -6 = never)", ylabel="latents")
 ax.legend()
 fig.tight_layout()
+show.figure(fig, "fig_sae_freq")
+
+# %% [markdown]
+# :::{glue:figure} fig_sae_freq
+# :name: fig-20-freq
+# :alt: Step histograms, one per architecture and width, of the log10 firing frequency of every latent on held-out tokens.
+#
+# How often each latent fires on held-out tokens (log scale; never-firing latents at -6), one
+# histogram per architecture and width.
+# :::
 
 # %% [markdown]
 # ## Top-activating examples
@@ -294,9 +358,7 @@ for lat in picks:
         left = tok.decode(test_ids[lo:pos].tolist())
         rows.append({"latent": int(lat), "freq": float(freq[lat]), "act": float(col[pos]),
                      "context": f"{left}[{tok.decode([int(test_ids[pos])])}]"})
-print(name)
-pd.set_option("display.max_colwidth", 120)
-display(pd.DataFrame(rows))
+display(show.table(pd.DataFrame(rows), caption=f"Top-activating held-out tokens of three latents of {show.method_label(name)}"))
 
 # %% [markdown]
 # ## Exercises

@@ -13,6 +13,23 @@
 # %% [markdown]
 # # The quality ladder: do the papers' verdicts depend on how good the SAE is?
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} fig_ladder
+# :name: fig-21-ladder
+# :alt: Three panels, P1, P2 and P3: each verdict's value with its 95 % CI against the rung's CE loss recovered, one line per verdict.
+#
+# Each paper's verdict on every rung of the ladder against the rung's CE loss recovered (95 % CIs;
+# P1: SAE probe minus the strong quiver, P2: shared fraction, P3: macro F1).
+# :::
+# ::::
+
+# %% [markdown]
 # All three papers judge SAEs that are far better than anything a laptop trains in minutes, and our
 # own SAEs vary in quality. So here is the experiment none of them ran: the main SAE
 # (`sae.saes[ladder.entry]`, at the main layer) is trained at several fractions of its token budget,
@@ -30,7 +47,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -39,7 +56,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
 from saeprobe.core.cache import results_dir
 from saeprobe.core.models import load_profile_model
 from saeprobe.core.stats import paired_test
@@ -55,12 +72,13 @@ from saeprobe.saes.ladder import ladder_rungs
 
 GENERATED = Path("..") / "book" / "_generated"
 prof = load_profile(profile)
+show.setup(prof)
 lad = prof.sae.ladder
 rungs = ladder_rungs(prof)
 hook = prof.hook_name()
 model = load_profile_model(prof)
-display(pd.DataFrame([{"rung": r.name, "fraction of budget": r.fraction, "tokens seen": r.tokens, "seed": r.seed,
-                       "spec": r.spec.name} for r in rungs]))
+display(show.table(pd.DataFrame([{"rung": r.name, "fraction of budget": r.fraction, "tokens seen": r.tokens,
+                                  "seed": r.seed, "spec": r.spec.name} for r in rungs]), caption="The ladder's rungs"))
 
 # %% [markdown]
 # ## The rungs and their quality
@@ -72,7 +90,7 @@ quality = saes.quality_table(prof, ladder, corpus, model).set_index("sae")
 qtab = pd.DataFrame([{"rung": r.name, "fraction": r.fraction, "tokens": r.tokens, "seed": r.seed,
                       **quality.loc[r.name, ["l0", "fve", "ce_recovered", "ce_recovered_lo", "ce_recovered_hi",
                                              "dead_frac"]].to_dict()} for r in rungs])
-display(qtab.round(3))
+display(show.table(qtab))
 fractions = sorted({r.fraction for r in rungs})
 seed0 = {r.fraction: r for r in rungs if r.seed == min(lad.seeds)}
 ce_by_frac = qtab.groupby("fraction")["ce_recovered"].mean()
@@ -156,20 +174,20 @@ lad_df["ce_recovered"] = lad_df.rung.map(ce_by_frac)
 GENERATED.mkdir(parents=True, exist_ok=True)
 lad_df[["rung", "tokens_seen", "ce_recovered", "paper", "verdict", "value", "ci_lo", "ci_hi", "n"]].to_csv(
     GENERATED / "ladder.csv", index=False)
-display(lad_df.round(3))
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+display(show.table(lad_df, caption="Every verdict on every rung (ladder.csv)"))
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
 for ax, paper in zip(axes, ("P1", "P2", "P3")):
     for verdict, g in lad_df[lad_df.paper == paper].groupby("verdict", sort=False):
         g = g.sort_values("ce_recovered")
         err = [g.value - g.ci_lo, g.ci_hi - g.value] if g.ci_lo.notna().any() else None
-        ax.errorbar(g.ce_recovered, g.value, yerr=err, marker="o", capsize=3, label=verdict)
+        ax.errorbar(g.ce_recovered, g.value, yerr=err, marker="o", capsize=3, label=show.method_label(verdict))
     if paper in ("P1",):
         ax.axhline(0, color="k", lw=0.8)
     ax.set_title(paper)
     ax.set_xlabel("CE loss recovered (mean of the rung's seeds)")
     ax.legend(fontsize=6)
 plt.tight_layout()
-plt.show()
+show.figure(fig, "fig_ladder")  # in the box at the top of the page ({numref}`fig-21-ladder`)
 
 # %% [markdown]
 # ## Does each conclusion strengthen, weaken or hold as the SAE improves?
@@ -197,6 +215,7 @@ for (paper, verdict), g in lad_df.groupby(["paper", "verdict"], sort=False):
                  f"{b.ce_recovered:.2f}: **{word}**.")
     glue(f"ladder_{paper}_{len(lines)}_moved", float(moved), display=False)
 display(Markdown("\n".join(lines)))
+show.verdict_box([], findings=[ln[2:] for ln in lines])
 glue("ladder_ce_low", float(ce_by_frac.loc[lo_f]), display=False)
 glue("ladder_ce_high", float(ce_by_frac.loc[hi_f]), display=False)
 

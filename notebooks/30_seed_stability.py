@@ -13,6 +13,23 @@
 # %% [markdown]
 # # Do SAEs trained with different seeds learn the same latents?
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} fig_p2_width_k
+# :name: fig-30-width-k
+# :alt: Two panels: the shared fraction with 95 % CIs against SAE width (left) and against TopK's k (right), ours as coloured lines and P2's numbers as a dotted black line with crosses.
+#
+# The shared fraction of two seeds' latents against width (left) and k (right): ours with 95 % CIs
+# over seed pairs, P2's numbers (the paper's, Pythia-160m) dotted.
+# :::
+# ::::
+
+# %% [markdown]
 # Paulo & Belrose (2025) (P2) train sparse autoencoders that differ **only in their random seed** and
 # match their latents with the Hungarian algorithm: decoder directions (rows of `W_dec`) are
 # unit-normalised, the cosine matrix between the two SAEs is formed, and the one-to-one assignment
@@ -34,7 +51,7 @@
 profile = "cpu"
 hub_compare = True  # compare the official Gemma Scope 2 262k SAE with its seed_1 twin (hub only)
 
-# %%
+# %% tags=["hide-input"]
 import os
 import time
 
@@ -45,7 +62,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy.stats import spearmanr
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
 from saeprobe.core import claims
 from saeprobe.core.models import hub_offline, load_profile_model
 from saeprobe.core.stats import CI
@@ -56,6 +73,7 @@ from saeprobe.saes import families
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
+show.setup(prof)
 P2 = prof.p2
 THR = float(P2.threshold)
 CACHE = seeds.match_cache_dir(prof)
@@ -85,7 +103,7 @@ for what, d in analysis.P2_PAPER.items():
     for x, v in d.items():
         paper_rows.append({"P2 result": what, "setting": x, "P2 (paper)": v})
 paper = pd.DataFrame(paper_rows)
-display(paper)
+display(show.table(paper, rename={"P2 (paper)": "P2 (the paper's number)"}))
 
 # %% [markdown]
 # ## Our seed replicas
@@ -93,7 +111,7 @@ display(paper)
 # Every group of the profile's SAEs that differ only in their seed (see the `sae:` section of the
 # profile). `L0` and `FVE` are measured on held-out tokens (mean over the group's seeds).
 
-# %%
+# %% tags=["hide-input"]
 specs = saes.sae_specs(prof)
 groups = seeds.seed_groups(specs)
 model = load_profile_model(prof)
@@ -115,7 +133,7 @@ if inventory.empty:
     display(Markdown(f"**Profile `{prof.name}` defines no seed replicas** (no two SAEs in its `sae:` section "
                      "differ only in their seed), so there is nothing to match; the cpu profile has them."))
 else:
-    display(inventory)
+    display(show.table(inventory, caption="Seed-replica groups (L0, FVE: mean over the group's seeds)"))
 
 # %% [markdown]
 # ## Shared fraction per group, with CIs across seed pairs
@@ -139,10 +157,10 @@ table = pd.DataFrame(rows)
 if not table.empty:
     inv = inventory.set_index("group")
     table["L0"] = table["group"].map(inv["L0"])
-    show = table[["group", "n_seeds", "L0", "shared", "shared_lo", "shared_hi", "shared_decoder",
+    shown = table[["group", "n_seeds", "L0", "shared", "shared_lo", "shared_hi", "shared_decoder",
                   "shared_decoder_lo", "shared_decoder_hi", "agreement", "mean_decoder_cos",
                   "mean_encoder_cos", "orphan_frac", "match_s"]]
-    display(show.round(3))
+    display(show.table(shown, caption="Shared fraction per group (95 % CI over seed pairs)"))
 
 # %% [markdown]
 # The *main* group of each architecture (most seeds, then the widest) carries the headline numbers.
@@ -173,14 +191,14 @@ if not table.empty:
 # Matched cosines of the first seed pair of each main group: decoder (left) and encoder (right).
 # The dashed line is the 0.7 threshold.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Matched cosine of every latent with its Hungarian partner in the other seed (first seed pair of each architecture's main group): decoder (left) and encoder (right); dashed: P2's threshold.", "name": "fig-30-cosines"}, "image": {"alt": "Two step histograms, decoder and encoder, of the matched cosine of each latent with its partner in the other seed, one line per architecture, a dashed line at the threshold."}}
 def first_pair(label):
     g = loaded[label]
     return matching.match(g[0], g[1], threshold=THR, cache_dir=CACHE)
 
 
 if main:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for arch, b in main.items():
         r = first_pair(b["group"])
         for ax, cos, name in ((axes[0], r.decoder_cos, "decoder"), (axes[1], r.encoder_cos, "encoder")):
@@ -200,9 +218,9 @@ if main:
 # Fraction of latents shared as the cosine threshold moves from 0 to 1 (mean over seed pairs),
 # for both definitions.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The shared fraction as the cosine threshold t moves (mean over seed pairs), with both definitions; dashed: P2's 0.7.", "name": "fig-30-sweep"}, "image": {"alt": "Two panels of falling curves of the shared fraction against the threshold t, one line per architecture, a dashed line at P2's threshold."}}
 if main:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for arch, b in main.items():
         g = loaded[b["group"]]
         sweeps = [matching.match(g[i], g[j], threshold=THR, cache_dir=CACHE).sweep()
@@ -227,7 +245,7 @@ if main:
 # differ only in k (same width). P2: sharing falls with width (0.81 → 0.28 from 32 to 131k latents)
 # and with k (0.42 → 0.18 from k = 32 to 256).
 
-# %%
+# %% tags=["hide-input"]
 def _trend(sub, x):
     sub = sub.sort_values(x)
     rho = spearmanr(sub[x], sub["shared"]).statistic if len(sub) >= 3 else np.nan
@@ -243,7 +261,7 @@ if not table.empty:
         if sub["k"].nunique() >= 2:
             k_rows.append((width, sub))
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for arch, sparsity, sub in width_rows:
     sub = sub.sort_values("width")
     axes[0].errorbar(sub.width, sub.shared, yerr=[sub.shared - sub.shared_lo, sub.shared_hi - sub.shared],
@@ -264,7 +282,7 @@ for ax in axes:
     ax.set_ylabel("shared fraction")
     ax.legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+show.figure(fig, "fig_p2_width_k")  # in the box at the top ({numref}`fig-30-width-k`)
 
 width_trend = {f"{arch} {sparsity}": sub.sort_values("width").assign(x=lambda d: d.width)
                for arch, sparsity, sub in width_rows}
@@ -286,7 +304,7 @@ if not k_rows:
 # For every latent of every SAE in a group with three or more seeds: in how many of the *other* SAEs
 # is it shared? P2 (nine seeds): 35% of one SAE's latents are in no other.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "For every latent of a group with three or more seeds: in how many of the other seeds it is shared (fraction of latents).", "name": "fig-30-multi"}, "image": {"alt": "Line plot of the fraction of latents against the number of other seeds that contain the latent, one line per group."}}
 multi = {lab: r for lab, r in ms.items() if r.n_saes >= 3}
 if multi:
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -301,7 +319,7 @@ if multi:
     plt.show()
     orph = pd.DataFrame([{"group": lab, "n_seeds": r.n_saes, "in no other": r.orphan_fraction,
                           "in every other": r.everywhere_fraction} for lab, r in multi.items()])
-    display(orph.round(3))
+    display(show.table(orph))
     best = max(multi.values(), key=lambda r: r.n_saes)
     gl("p2_orphan_fraction", best.orphan_fraction)
     gl("p2_orphan_n_seeds", best.n_saes)
@@ -315,7 +333,7 @@ else:
 # is shared with the next seed, in quantile bins. P2 finds that rarely-firing latents are the
 # least shared.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The shared fraction of live latents in bins of firing frequency on held-out tokens (first seed pair of each architecture).", "name": "fig-30-freq"}, "image": {"alt": "Line plot of the shared fraction against firing frequency on a log axis, one line per architecture."}}
 freq_tables = {}
 if main:
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -379,7 +397,7 @@ if main:
                      + ("" if len(everywhere) else " — no latent is shared with every other seed, so only orphans are shown")
                      + "."))
     if ex:
-        display(pd.concat(ex, ignore_index=True).round(3))
+        display(show.table(pd.concat(ex, ignore_index=True), digits=3))
 
 # %% [markdown]
 # ## P2's claims vs ours
@@ -417,7 +435,7 @@ if multi:
                      "ours": best.orphan_fraction, "ours 95% CI": "",
                      "ours setting": f"{best.n_saes} seeds (paper: 9)"})
 comparison = pd.DataFrame(cmp_rows)
-display(comparison.round(3))
+display(show.table(comparison, rename={"P2 (paper)": "P2 (the paper's number)"}))
 
 verdicts = []
 pa = analysis.P2_PAPER["decoder_shared_by_arch"]
@@ -459,7 +477,7 @@ display(Markdown("\n".join(verdicts) if verdicts else "Not enough seed-replica g
 # time); P2 finds sharing falls with width, so at the main width a minority verdict would be expected
 # to hold with more room, a majority one to weaken.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Seed sharing of the axes SAE at every profile layer (left) and on two training corpora split by source family (right), with 95 % CIs over seed pairs; dotted: one half.", "name": "fig-30-axes"}, "image": {"alt": "Two panels of points with error bars: the shared fraction by layer and by training corpus, both definitions, a dotted line at 0.5."}}
 p2ax = P2.axes
 axis_rows: list[dict] = []
 if p2ax.sae is None:
@@ -488,9 +506,9 @@ else:
                           "unique_train_tokens": ss[0].saeprobe_manifest.get("unique_train_tokens")})
 axis_tab = pd.DataFrame(axis_rows)
 if not axis_tab.empty:
-    display(axis_tab[["axis", "point", "n_seeds", "L0", "FVE", "unique_train_tokens", "shared", "shared_lo", "shared_hi",
-                      "shared_decoder", "shared_decoder_lo", "shared_decoder_hi", "orphan_frac"]].round(3))
-    fig, axs = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    display(show.table(axis_tab[["axis", "point", "n_seeds", "L0", "FVE", "unique_train_tokens", "shared", "shared_lo",
+                                 "shared_hi", "shared_decoder", "shared_decoder_lo", "shared_decoder_hi", "orphan_frac"]]))
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for a_, (axis, g) in zip(axs, axis_tab.groupby("axis", sort=False)):
         xs = np.arange(len(g))
         for off, col, name in ((-0.1, "shared", "decoder AND encoder > 0.7"), (0.1, "shared_decoder", "decoder > 0.7")):
@@ -586,7 +604,7 @@ else:
         display(Markdown(f"Gemma Scope 2 262k medium vs its seed_1 twin: shared {hs['shared']:.3f}, decoder-only "
                          f"{hs['shared_decoder']:.3f}, agreement {hs['agreement']:.3f} "
                          f"({hs['seconds']:.0f} s, sparse candidates)."))
-        display(hub_result.sweep().round(3))
+        display(show.table(hub_result.sweep()))
     except saes.SAEUnavailableOffline as exc:
         display(Markdown(f"**The hub is not reachable**: {exc}. The numbers above come from our own seed replicas."))
 
@@ -660,6 +678,7 @@ recorded.append(claims.record_claim(
     rule=claims.not_run("needs Llama-3-8B and its 131k SAEs from the hub, and a GPU"),
     claim="Only about 30 % of the latents of a 131k-latent SAE on Llama-3-8B are shared between two seeds."))
 display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
+show.verdict_box(recorded)
 
 # %% [markdown]
 # ## Exercises

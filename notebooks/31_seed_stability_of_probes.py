@@ -13,6 +13,23 @@
 # %% [markdown]
 # # Are SAE probes stable across SAE seeds? (P1 × P2)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} fig_probe_seeds
+# :name: fig-31-seeds
+# :alt: Left, a scatter of the absolute test-AUC difference between two seeds' probes against the overlap of their chosen latents; right, bars of the share of chosen latents that are shared next to the share of all latents that are shared.
+#
+# Retraining the SAE with another seed: how many of the probe's latents come back (left, against the
+# change in test AUC) and whether the chosen latents are the shared ones (right).
+# :::
+# ::::
+
+# %% [markdown]
 # A question none of the three papers asks. Kantamneni et al. (P1) probe with the top-k SAE latents
 # ranked by class-mean difference on the training rows, then a logistic regression on those k latents
 # (`saeprobe.p1.probes.SAETopKProbe`). Paulo & Belrose (P2) show that SAEs trained with different seeds
@@ -32,7 +49,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import itertools
 import time
 
@@ -43,7 +60,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from sklearn.metrics import roc_auc_score
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
 from saeprobe.core import activations, claims, data
 from saeprobe.core.models import load_profile_model
 from saeprobe.core.stats import bootstrap_ci
@@ -53,6 +70,7 @@ from saeprobe.p2 import analysis, matching, seeds
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
+show.setup(prof)
 P2 = prof.p2
 THR = float(P2.threshold)
 CACHE = seeds.match_cache_dir(prof)
@@ -66,7 +84,7 @@ print(f"profile {prof.name}: {len(datasets)} datasets, k in {ks}, threshold {THR
 # The main seed-replica group of each architecture (most seeds, then the widest), as in the
 # previous notebook.
 
-# %%
+# %% tags=["hide-input"]
 specs = saes.sae_specs(prof)
 groups = seeds.seed_groups(specs)
 by_arch = seeds.main_groups(groups, archs=P2.probe_archs)
@@ -75,8 +93,9 @@ loaded = {lab: [saes.get_sae(prof, s, model=model, progress=False) for s in grou
 if not by_arch:
     display(Markdown(f"**Profile `{prof.name}` defines no seed replicas**: nothing to compare."))
 else:
-    display(pd.DataFrame([{"arch": a, "group": lab, "seeds": [s.seed for s in groups[lab]],
-                           "width": groups[lab][0].width} for a, lab in by_arch.items()]))
+    display(show.table(pd.DataFrame([{"arch": a, "group": lab, "seeds": [s.seed for s in groups[lab]],
+                                      "width": groups[lab][0].width} for a, lab in by_arch.items()]),
+                       caption="Seed-replica groups"))
 
 # %% [markdown]
 # ## Probes with every seed
@@ -114,8 +133,9 @@ fits = pd.DataFrame(fits)
 if not fits.empty:
     spread = (fits.groupby(["arch", "k", "dataset"]).test_auc.agg(["mean", "std", "min", "max"])
               .assign(range=lambda d: d["max"] - d["min"]).reset_index())
-    display(spread.groupby(["arch", "k"])[["mean", "std", "range"]].mean().round(4)
-            .rename(columns={"mean": "mean AUC", "std": "mean std across seeds", "range": "mean max-min"}))
+    display(show.table(spread.groupby(["arch", "k"])[["mean", "std", "range"]].mean()
+                       .rename(columns={"mean": "mean AUC", "std": "mean std across seeds", "range": "mean max-min"}),
+                       digits=4, keep_index=True))
 
 # %% [markdown]
 # ## Do the chosen latents match across seeds?
@@ -151,16 +171,16 @@ if not pairs.empty:
                           ("mean_abs_d_auc", sub.d_auc.abs())):
             _, lo, hi = bootstrap_ci(vals.to_numpy(), n_boot=2000, seed=prof.seed, allow_empty=True)
             agg.loc[idx, [col + "_lo", col + "_hi"]] = lo, hi
-    display(agg.round(4))
+    display(show.table(agg, digits=4))
     for _, row in agg.iterrows():
         pre = f"p2p1_{row.arch}_k{int(row.k)}"
         for col in ("overlap", "overlap_lo", "overlap_hi", "chance", "top1_same", "chosen_shared", "sae_shared",
                     "mean_abs_d_auc", "mean_abs_d_auc_lo", "mean_abs_d_auc_hi", "frac_significant"):
             glue(f"{pre}_{col}", float(row[col]), display=False)
 
-# %%
+# %% tags=["hide-input"]
 if not pairs.empty:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for (arch, k), sub in pairs.groupby(["arch", "k"]):
         axes[0].scatter(sub.overlap + np.random.default_rng(0).normal(0, 0.01, len(sub)), sub.d_auc.abs(),
                         s=14, alpha=0.7, label=f"{arch} k={k}")
@@ -174,7 +194,9 @@ if not pairs.empty:
     axes[1].set_ylabel("fraction")
     axes[1].legend(fontsize=8)
     plt.tight_layout()
-    plt.show()
+    show.figure(fig, "fig_probe_seeds")  # in the box at the top ({numref}`fig-31-seeds`)
+else:
+    glue("fig_probe_seeds", Markdown("No seed-replica groups on this profile: nothing to plot."), display=False)
 
 # %% [markdown]
 # ## Verdict
@@ -221,6 +243,7 @@ row = claims.record_claim(
     ours=ours31, claim="P2's finding carried to P1's probes: retrain the SAE with another seed and part of the "
                        "probe's chosen latents is not chosen again (1 minus the matched overlap)" + what31 + ".")
 display(Markdown(claims.claim_markdown(row)))
+show.verdict_box([row], findings=[ln[2:] for ln in lines[:1]])
 
 # %% [markdown]
 # ## Exercises
