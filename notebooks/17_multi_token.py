@@ -13,6 +13,22 @@
 # %% [markdown]
 # # P1, multi-token probing: do SAE latents pooled over tokens beat probes that read every token?
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p1_mt_auc_fig
+# :name: fig-17-auc
+# :alt: Left, bars of mean test AUC per method with 95 % CIs and P1's values as crosses; right, per-dataset test AUC of the attention and last-token probes against the SAE max-pool probe, with the diagonal.
+#
+# Mean test AUC per method (bars, 95 % CI; crosses: P1's numbers on Gemma-2-9B) and, per dataset, the non-SAE probes against SAE max-pooling (points above the diagonal: the non-SAE probe wins).
+# :::
+# ::::
+
+# %% [markdown]
 # **P1's claim** (Kantamneni et al. 2025): SAEs "initially appear promising for ... training
 # multi-token probes", but "similar results with simple non-SAE baselines" are possible. A last-token
 # probe sees one position; SAE latents max-pooled over every token of the text see them all, and
@@ -36,7 +52,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import resource
 import time
 
@@ -46,11 +62,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
+from saeprobe.core import claims
 from saeprobe.p1 import multitoken as M
 from saeprobe.p1 import multitoken_report as R
 
 prof = load_profile(profile)
+show.setup(prof)
 mt = prof.p1.multi_token
 names = list(mt.datasets or prof.dataset_names())
 specs = M.multi_token_saes(prof)
@@ -82,7 +100,7 @@ per_ds = pd.DataFrame([{"dataset": r["dataset"], "train rows": r["n_train"], "te
                         "tokens (non-BOS)": r["n_tokens"], "seconds (when computed)": round(r["seconds"], 1),
                         "attention probe s": round(r["methods"]["attention"].get("seconds", np.nan), 1)}
                        for r in results])
-display(per_ds)
+display(show.table(per_ds))
 glue("p1_mt_n_tokens", int(per_ds["tokens (non-BOS)"].sum()), display=False)
 glue("p1_mt_peak_rss_gb", peak_gb, display=False)
 glue("p1_mt_wall_s", wall, display=False)
@@ -110,35 +128,43 @@ for m in summ.method:
         pool = "max" if "max" in kind else "mean"
         labels[m] = f"SAE {pool}-pool{' binarised' if kind.endswith('_bin') else ''} ({sname})"
 summ.insert(0, "label", summ.method.map(labels))
-display(summ.drop(columns="method").rename(columns={"paper": "P1 (paper)"}).round(3))
+display(show.table(summ.drop(columns="method"), rename={"paper": "P1 (paper)"}))
 short = {"attention": "attention", "lr": "lr", "lr_z": "lr_z", "quiver": "quiver", "concat_pca": "concat_pca",
          sae_methods[0]: "sae_max", sae_methods[1]: "sae_max_bin", sae_methods[2]: "sae_mean", sae_methods[3]: "sae_mean_bin"}
 for _, r in summ.iterrows():
     if r.method in short:
         glue(f"p1_mt_mean_{short[r.method]}", float(r["mean"]), display=False)
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
+# %% tags=["hide-input"]
+from matplotlib.patches import Patch
+
+fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
 s = summ[summ.method.isin(short)].reset_index(drop=True)
 x = np.arange(len(s))
-axes[0].bar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], capsize=3, color="C0",
-            label=f"ours ({prof.model}, layer {prof.main_layer}, {len(names)} datasets; 95 % CI)")
-axes[0].scatter(x, s["paper"], marker="x", color="k", zorder=3, s=50,
-                label=f"P1 (paper: Gemma-2-9B L20, {R.P1_N_DATASETS} datasets)")
-axes[0].set_xticks(x, s["label"], rotation=35, ha="right", fontsize=7)
+bar_colors = [show.color(f"sae:{main_sae}" if m.startswith("sae_") else m) for m in s.method]
+axes[0].bar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], capsize=3, color=bar_colors)
+axes[0].scatter(x, s["paper"], marker="x", color="k", zorder=3, s=50)
+axes[0].set_xticks(x, s["label"], rotation=35, ha="right", fontsize=8)
 axes[0].set_ylabel("mean test ROC-AUC")
 axes[0].set_ylim(max(0.0, float(np.nanmin(np.r_[s["lo"], s["paper"]])) - 0.05), 1.0)
-axes[0].legend(fontsize=7, loc="lower left")
+axes[0].legend(handles=[Patch(facecolor="0.75", label=f"ours ({prof.model}, layer {prof.main_layer}, {len(names)} datasets; 95 % CI)"),
+                        plt.Line2D([], [], marker="x", color="k", ls="", label=f"P1 (paper: Gemma-2-9B L20, {R.P1_N_DATASETS} datasets)")],
+               loc="lower left")
 w = R.wide(df)
-axes[1].scatter(w[sae_methods[0]], w["attention"], label="attention probe", color="C1")
-axes[1].scatter(w[sae_methods[0]], w["lr"], label="last-token LR", color="C2", marker="s")
+axes[1].scatter(w[sae_methods[0]], w["attention"], label=show.method_label("attention"), color=show.color("attention"))
+axes[1].scatter(w[sae_methods[0]], w["lr"], label="last-token LR", color=show.color("lr"), marker="s")
 lim = [float(np.nanmin(w[[sae_methods[0], "attention", "lr"]].to_numpy())) - 0.02, 1.0]
 axes[1].plot(lim, lim, color="grey", lw=0.8, ls=":")
-axes[1].set_xlabel(f"SAE max-pool ({main_sae}) test AUC")
+axes[1].set_xlabel(f"SAE max-pool ({show.method_label(main_sae)}) test AUC")
 axes[1].set_ylabel("non-SAE probe test AUC")
-axes[1].legend(fontsize=7)
+axes[1].legend()
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p1_mt_auc_fig")
+
+# %% [markdown]
+# The table above and {numref}`fig-17-auc` (at the top of the page) show the same means: the bars are ours
+# with their 95 % CIs over datasets, the crosses P1's (the paper's numbers, another model). On the right, one
+# point per dataset: above the dotted diagonal the non-SAE probe beats SAE max-pooling on that dataset.
 
 # %% [markdown]
 # ## The illusion and the fair comparison
@@ -154,9 +180,10 @@ pairs = [("illusion", sae_methods[0], "lr", "the SAE max-pool probe", "the last-
           ("last_token", "sae_max_bin")),
          ("fair", "quiver", sae_methods[0], "the quiver of attention + last-token probes", "the SAE max-pool probe", None),
          ("attention", "attention", sae_methods[0], "the attention probe", "the SAE max-pool probe", ("attention", "sae_max"))]
-rows, sentences = [], {}
+rows, sentences, tests = [], {}, {}
 for tag, a, b, la, lb, paper in pairs:
     c = R.compare(df, a, b, margin=mt.win_margin, n_boot=mt.n_boot, seed=prof.seed)
+    tests[tag] = c
     if paper is None:
         p_a = p_b = np.nan
     elif paper[0] == "last_token":  # P1 lists the last-token probe first
@@ -169,7 +196,7 @@ for tag, a, b, la, lb, paper in pairs:
     sentences[tag] = R.verdict(c, la, lb)
     for k in ("mean_diff", "ci_lo", "ci_hi", "a_share", "b_share"):
         glue(f"p1_mt_{tag}_{k}", float(c[k]), display=False)
-display(pd.DataFrame(rows).round(3))
+display(show.table(pd.DataFrame(rows).rename(columns={"CI lo": "ci_lo", "CI hi": "ci_hi", "Wilcoxon p": "p_wilcoxon"})))
 chosen = df[df.method == "quiver"].chosen.value_counts()
 glue("p1_mt_quiver_attention_share", float(chosen.get("attention", 0) / max(chosen.sum(), 1)), display=False)
 display(Markdown(
@@ -179,3 +206,33 @@ display(Markdown(
     f"P1's conclusion (the paper's numbers, Gemma-2-9B): SAE max-pool 0.924 vs last-token 0.934 and attention "
     f"0.940 -- SAE max-pooling wins some datasets against the last-token probe alone, and fewer once the "
     f"non-SAE multi-token probe is in the quiver."))
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under
+# Getting started); each verdict is computed from our paired 95 % CI (over datasets) by the rule named in its line.
+
+# %% tags=["hide-input"]
+P = R.P1_MULTI_TOKEN  # P1's mean test AUCs (the paper's: Gemma-2-9B L20, 46 datasets)
+recorded = [
+    claims.record_claim(
+        prof, "p1-mt-sae-max-vs-last-token", paper="P1", page="17_multi_token", rule=claims.direction(-1),
+        claim="SAE latents max-pooled over tokens score below the last-token probe on average, although they win "
+              "some datasets (SAE max-pool minus last-token LR, mean test AUC).",
+        paper_value=round(P["sae_max"] - P["last_token"], 3), ours=tests["illusion"]),  # P1's: 0.924 - 0.934
+    claims.record_claim(
+        prof, "p1-mt-sae-max-bin-vs-last-token", paper="P1", page="17_multi_token", rule=claims.direction(-1),
+        claim="Binarised SAE max-pooling scores below the last-token probe (binarised SAE max-pool minus "
+              "last-token LR, mean test AUC).",
+        paper_value=round(P["sae_max_bin"] - P["last_token"], 3), ours=tests["illusion_bin"]),  # P1's: 0.908 - 0.934
+    claims.record_claim(
+        prof, "p1-mt-attention-vs-sae-max", paper="P1", page="17_multi_token", rule=claims.direction(+1),
+        claim="The non-SAE multi-token probe (attention probe) scores above SAE max-pooling (attention minus "
+              "SAE max-pool, mean test AUC).",
+        paper_value=round(P["attention"] - P["sae_max"], 3), ours=tests["attention"]),  # P1's: 0.940 - 0.924
+]
+display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
+show.verdict_box(recorded, findings=[
+    f"**The fair comparison** (no P1 number): {sentences['fair']} The quiver chose the attention probe on "
+    f"{int(chosen.get('attention', 0))} of {int(chosen.sum())} datasets."])

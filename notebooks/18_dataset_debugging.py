@@ -13,6 +13,22 @@
 # %% [markdown]
 # # P1, dataset debugging: do probes find CoLA's bad labels, with an SAE or without?
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p1_cola_acc_fig
+# :name: fig-18-cola
+# :alt: Grouped bars of accuracy for four probes against the original CoLA labels, against the judges' majority, and on the disputed sentences against the judges, with P1's values as crosses on the last group.
+#
+# Accuracy of each probe on the relabelled CoLA sentences; the right-hand group (disputed sentences, scored against the judges) is the one that finds label errors. Crosses: P1's numbers (Gemma-2-9B).
+# :::
+# ::::
+
+# %% [markdown]
 # **P1's claim** (Kantamneni et al. 2025): SAEs "initially appear promising for detecting poor
 # dataset quality", but a simple non-SAE baseline does as well. GLUE CoLA labels sentences as
 # grammatical or not, and some labels are wrong. P1 had three LLM judges relabel 1,000 CoLA
@@ -32,15 +48,15 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, saes
-from saeprobe.core import data
+from saeprobe import load_profile, saes, show
+from saeprobe.core import claims, data
 from saeprobe.core.activations import dataset_activations, extract
 from saeprobe.core.models import load_profile_model
 from saeprobe.p1 import debugging as D
@@ -48,6 +64,7 @@ from saeprobe.p1 import features as F
 from saeprobe.p1.probes import LRProbe, SAETopKProbe, ZLRProbe
 
 prof = load_profile(profile)
+show.setup(prof)
 cola = data.load_dataset("87_glue_cola")  # every row, in file order
 rel = D.load_cola_labels()
 if prof.p1.cola_max_eval is not None:
@@ -99,7 +116,7 @@ p1_names = {"LR (P1's)": "baseline", f"SAE probe, k = 128 ({spec.name})": "sae_k
             "single SAE latent (k = 1)": "single_latent"}
 scores["P1: acc on disputed vs judges"] = [paper["acc_disputed_vs_ensemble"].get(p1_names.get(n, ""), np.nan)
                                           for n in scores.probe]
-display(scores.round(3))
+display(show.table(scores))
 lat = int(probes["single SAE latent (k = 1)"][0].latents_[0])
 glue("p1_cola_single_latent", lat, display=False)
 for _, r in scores.iterrows():
@@ -107,20 +124,28 @@ for _, r in scores.iterrows():
     glue(f"p1_cola_{key}_acc_disputed", float(r.acc_disputed_vs_ensemble), display=False)
     glue(f"p1_cola_{key}_acc_original", float(r.acc_original), display=False)
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 3.4))
 metrics = ["acc_original", "acc_ensemble", "acc_disputed_vs_ensemble"]
 x = np.arange(len(metrics))
+probe_color = {"LR (P1's)": show.color("lr"), "LR, z-scored": show.color("lr_z"),
+               f"SAE probe, k = 128 ({spec.name})": show.color(f"sae:{spec.name}:k=128"),
+               "single SAE latent (k = 1)": show.color(f"sae:{spec.name}:k=1")}
 for i, (_, r) in enumerate(scores.iterrows()):
-    ax.bar(x + (i - 1.5) * 0.2, [r[m] for m in metrics], 0.2, label=r.probe)
+    ax.bar(x + (i - 1.5) * 0.2, [r[m] for m in metrics], 0.2, label=r.probe, color=probe_color[r.probe],
+           hatch="//" if r.probe.startswith("single") else None, edgecolor="white")
 ax.scatter(x[2] + (np.arange(4) - 1.5) * 0.2, scores["P1: acc on disputed vs judges"], marker="x", color="k",
            zorder=3, label="P1 (paper, Gemma-2-9B)")
 ax.set_xticks(x, ["vs original labels", "vs judges' majority", "disputed only, vs judges"])
 ax.set_ylabel("accuracy")
 ax.axhline(0.5, color="grey", lw=0.6, ls=":")
-ax.legend(fontsize=6, loc="lower left")
+ax.legend(fontsize=7, loc="lower left")
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p1_cola_acc_fig")
+
+# %% [markdown]
+# {numref}`fig-18-cola` (at the top of the page) shows the table above: each probe's accuracy against the
+# original labels, against the judges, and -- the group that matters -- on the disputed sentences against the judges.
 
 # %% [markdown]
 # ## Does the SAE help? (disputed sentences, against the judges)
@@ -164,19 +189,30 @@ for name in ("LR (P1's)", "LR, z-scored", sae_name):
     t = D.precision_at_k(proba[name], rel.original_target.to_numpy(), d)
     pk.append(t.assign(probe=name))
 pk = pd.concat(pk, ignore_index=True)
-display(pk.pivot(index="k", columns="probe", values="precision").assign(base_rate=pk.base_rate.iloc[0]).round(3))
+display(show.table(pk.pivot(index="k", columns="probe", values="precision").assign(base_rate=pk.base_rate.iloc[0]),
+                   rename={"base_rate": "base rate"}))
 p50 = pk[(pk.k == min(50, pk.k.max())) & (pk.probe == best_base)].precision
 glue("p1_cola_base_precision_at_50", float(p50.iloc[0]) if len(p50) else float("nan"), display=False)
-fig, ax = plt.subplots(figsize=(5.5, 3.2))
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots()
 for name, g in pk.groupby("probe"):
-    ax.plot(g.k, g.precision, marker="o", label=name)
+    ax.plot(g.k, g.precision, marker="o", label=name, color=probe_color[name])
 ax.axhline(pk.base_rate.iloc[0], color="k", ls=":", label="base rate (disputed share)")
 ax.set_xscale("log")
 ax.set_xlabel("k (most confident disagreements with the original label)")
 ax.set_ylabel("share disputed by the judges")
-ax.legend(fontsize=7)
+ax.legend()
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p1_cola_precision_fig")
+
+# %% [markdown]
+# :::{glue:figure} p1_cola_precision_fig
+# :name: fig-18-precision
+# :alt: Share of disputed sentences among each probe's k most confident disagreements with the original label, against k on a log axis, with the base rate as a dotted line.
+#
+# Precision at k: the share of a probe's k most confident disagreements with the original label that the judges dispute. Above the dotted base rate, the probe's disagreements point at label errors.
+# :::
 
 # %% [markdown]
 # ## An artifact in AI-vs-human text: the last token is the final punctuation
@@ -224,7 +260,7 @@ glue("p1_art_n_rows", len(art.texts), display=False)
 glue("p1_art_n_changed", int(changed.sum()), display=False)
 for _, r in ends.iterrows():
     glue(f"p1_art_punct_end_label{r.label}", float(r.ends_in_punctuation), display=False)
-display(ends.round(3))
+display(show.table(ends))
 display(Markdown(
     f"`{art.name}`: {len(art.texts):,} rows ({split_art.num_train} train / {split_art.num_test} test, P1's split). "
     + "; ".join(f"label {r.label}: {r.ends_in_punctuation:.1%} of texts end in punctuation" for _, r in ends.iterrows())
@@ -263,8 +299,7 @@ display(Markdown(
     f"The {len(shown)} latents it relies on most, and their top-activating contexts over "
     f"{len(set(tix_h.tolist()))} held-out corpus texts ({len(tok_h):,} tokens; «» marks the top token; "
     f"{int(excl.sum())} tokens skipped as texts of this dataset):"))
-with pd.option_context("display.max_colwidth", 120):
-    display(ctx[["latent", "pushes_toward", "weight", "rank", "score", "context"]].round(3) if len(ctx) else ctx)
+display(show.table(ctx[["latent", "pushes_toward", "weight", "rank", "score", "context"]]) if len(ctx) else ctx)
 
 # %% [markdown]
 # ### The non-SAE route: the dense probe direction on every token
@@ -282,9 +317,8 @@ display(Markdown(
     f"(seen at least {p1.artifact_min_count} times). P1's top tokens (the paper's, pile-10k, Gemma-2-9B): "
     + ", ".join(f"`{t}`" for t in AR.P1_ARTIFACT["dense_top_tokens"])
     + " (our corpus drops BOS, so `<bos>` cannot appear)."))
-with pd.option_context("display.max_colwidth", 120):
-    display(dctx[["rank", "score", "token", "context"]].round(2))
-display(tmeans.head(15).round(2))
+display(show.table(dctx[["rank", "score", "token", "context"]], digits=2))
+display(show.table(tmeans.head(15), digits=2))
 
 # %% [markdown]
 # ### Is punctuation over-represented where they fire?
@@ -302,7 +336,7 @@ pt_dense, _ = AR.top_token_punctuation({"dense LR direction": sign * proj}, tok_
                                        top_n=p1.artifact_top_tokens, exclude=excl, n_boot=p1.debug_n_boot,
                                        seed=prof.seed)
 pt = pd.concat([pt_lat, pt_dense], ignore_index=True)
-display(pt.round(3))
+display(show.table(pt, rename={"punct share [95 % CI]": "punctuation share [95 % CI]"}))
 glue("p1_art_punct_base", base["share"], display=False)
 pooled = pt.set_index("name").loc["SAE latents (pooled)"]
 dense_row = pt.set_index("name").loc["dense LR direction"]
@@ -310,21 +344,31 @@ for key, r in (("sae", pooled), ("dense", dense_row)):
     glue(f"p1_art_punct_{key}", float(r.punct_share), display=False)
     glue(f"p1_art_punct_{key}_lo", float(r.lo), display=False)
     glue(f"p1_art_punct_{key}_hi", float(r.hi), display=False)
-fig, ax = plt.subplots(figsize=(6.5, 3.0))
-yy = np.arange(len(pt))
-ax.errorbar(pt.punct_share, yy, xerr=[pt.punct_share - pt.lo, pt.hi - pt.punct_share], fmt="o", capsize=3)
-ax.axvline(base["share"], color="k", ls=":", label="base rate (all held-out tokens)")
-ax.set_yticks(yy, pt.name)
-ax.set_xlabel(f"share of punctuation among the top {p1.artifact_top_tokens} tokens")
-ax.legend(fontsize=7)
-plt.tight_layout()
-plt.show()
 display(Markdown(
     f"**Verdict (P1: the latents fire on punctuation):** among the top tokens of the {len(shown)} latents the SAE "
     f"probe relies on, {pooled.punct_share:.1%} are punctuation (95 % CI [{pooled.lo:.1%}, {pooled.hi:.1%}]) against "
     f"a base rate of {base['share']:.1%} -- {AR.share_verdict(pooled.lo, pooled.hi, base['share'])}. "
     f"**The dense route:** {dense_row.punct_share:.1%} [{dense_row.lo:.1%}, {dense_row.hi:.1%}] -- "
     f"{AR.share_verdict(dense_row.lo, dense_row.hi, base['share'])}."))
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.4 * len(pt)))
+yy = np.arange(len(pt))
+ax.errorbar(pt.punct_share, yy, xerr=[pt.punct_share - pt.lo, pt.hi - pt.punct_share], fmt="o", capsize=3)
+ax.axvline(base["share"], color="k", ls=":", label="base rate (all held-out tokens)")
+ax.set_yticks(yy, pt.name)
+ax.set_xlabel(f"share of punctuation among the top {p1.artifact_top_tokens} tokens")
+ax.legend()
+plt.tight_layout()
+show.figure(fig, "p1_art_punct_fig")
+
+# %% [markdown]
+# :::{glue:figure} p1_art_punct_fig
+# :name: fig-18-punct
+# :alt: Dots with 95 % CI bars: the share of punctuation among the top held-out tokens of each SAE latent, of the latents pooled and of the dense LR direction, with the corpus base rate as a dotted vertical line.
+#
+# Share of punctuation among the tokens where each latent (and the dense probe direction) is largest. Right of the dotted base rate, punctuation is over-represented.
+# :::
 
 # %% [markdown]
 # ### The test: does the AUC fall without the final punctuation?
@@ -335,11 +379,18 @@ probes_art = {"LR (P1's)": (LRProbe(), "resid"),
                                                              penalty=p1.sae_penalty), "sae")}
 feats_art = {("resid", "orig"): X_art, ("resid", "stripped"): X_strip, ("sae", "orig"): Z_art, ("sae", "stripped"): Z_strip}
 abl = AR.punctuation_ablation(probes_art, feats_art, split_art, n_boot=p1.debug_n_boot, seed=prof.seed)
-display(abl.drop(columns="verdict").round(3))
+display(show.table(abl.drop(columns="verdict")))
 for key, (_, r) in zip(("lr", "sae"), abl.iterrows()):
     for c in ("auc_original", "auc_stripped", "auc_stripped_no_retrain", "drop", "drop_lo", "drop_hi"):
         glue(f"p1_art_{key}_{c}", float(r[c]), display=False)
-fig, ax = plt.subplots(figsize=(6.5, 3.2))
+display(Markdown("\n".join(
+    f"* **Verdict, {r.probe}:** test AUC {r.auc_original:.3f} on the original texts, {r.auc_stripped:.3f} retrained on "
+    f"the stripped texts: drop {r['drop']:+.3f}, 95 % CI [{r.drop_lo:+.3f}, {r.drop_hi:+.3f}] -- {r.verdict}. "
+    f"(The original probe on stripped texts: {r.auc_stripped_no_retrain:.3f}, drop {r.drop_no_retrain:+.3f} "
+    f"[{r.drop_no_retrain_lo:+.3f}, {r.drop_no_retrain_hi:+.3f}].)" for _, r in abl.iterrows())))
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots()
 conds = [("auc_original", "original texts"), ("auc_stripped", "stripped (retrained)"),
          ("auc_stripped_no_retrain", "stripped (original probe)")]
 x = np.arange(len(abl))
@@ -349,14 +400,17 @@ ax.set_xticks(x, abl.probe)
 ax.set_ylabel("test AUC")
 ax.set_ylim(0.4, 1.0)
 ax.axhline(0.5, color="grey", lw=0.6, ls=":")
-ax.legend(fontsize=7, loc="lower right")
+ax.legend(loc="lower right")
 plt.tight_layout()
-plt.show()
-display(Markdown("\n".join(
-    f"* **Verdict, {r.probe}:** test AUC {r.auc_original:.3f} on the original texts, {r.auc_stripped:.3f} retrained on "
-    f"the stripped texts: drop {r['drop']:+.3f}, 95 % CI [{r.drop_lo:+.3f}, {r.drop_hi:+.3f}] -- {r.verdict}. "
-    f"(The original probe on stripped texts: {r.auc_stripped_no_retrain:.3f}, drop {r.drop_no_retrain:+.3f} "
-    f"[{r.drop_no_retrain_lo:+.3f}, {r.drop_no_retrain_hi:+.3f}].)" for _, r in abl.iterrows())))
+show.figure(fig, "p1_art_ablation_fig")
+
+# %% [markdown]
+# :::{glue:figure} p1_art_ablation_fig
+# :name: fig-18-ablation
+# :alt: Grouped bars of test AUC for the LR and the SAE probe on the original texts, on the stripped texts after retraining, and on the stripped texts with the original probe.
+#
+# Test AUC with and without the texts' final punctuation. A probe that reads how a text ends loses AUC on the stripped texts, most with the probe trained on the original texts.
+# :::
 
 # %% [markdown]
 # ## Spurious features under covariate shift: pruning latents by relevance
@@ -423,10 +477,9 @@ show_cols = ["latent", "rank", "coef", "auc_id", "auc_ood", "freq_id", "freq_ood
 for name, out in res.items():
     n_tr, n_te, n_od = out["n"]
     display(Markdown(f"**`{name}`** ({n_tr} train / {n_te} ID test / {n_od} OOD rows)"))
-    with pd.option_context("display.max_colwidth", 90):
-        display(out["latents"][show_cols].round(3))
+    display(show.table(out["latents"][show_cols], rename={f"prune_step_{p1.spurious_proxy}": f"pruning step ({p1.spurious_proxy})"}))
 
-# %%
+# %% tags=["hide-input"]
 all_lat = pd.concat([o["latents"].assign(dataset=n) for n, o in res.items()], ignore_index=True)
 fig, ax = plt.subplots(figsize=(5.2, 4.2))
 sc = ax.scatter(all_lat.auc_id, all_lat.auc_ood, c=all_lat["shift"], cmap="viridis", s=22)
@@ -435,7 +488,17 @@ ax.set_xlabel("latent alone: ID test AUC")
 ax.set_ylabel("latent alone: OOD AUC")
 plt.colorbar(sc, label="ID->OOD firing shift |log ratio|")
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p1_spur_latents_fig")
+
+# %% [markdown]
+# :::{glue:figure} p1_spur_latents_fig
+# :name: fig-18-latents
+# :alt: Scatter of every chosen latent's own ID test AUC against its OOD AUC, coloured by how much its firing frequency shifts between ID and OOD inputs, with the diagonal.
+#
+# Each chosen latent alone, in- against out-of-distribution; the colour is the relevance proxy (firing shift). Latents far below the diagonal lose their signal under the shift.
+# :::
+
+# %%
 top0 = all_lat[all_lat["rank"] == 0]
 glue("p1_spur_top_latent_auc_id_mean", float(top0.auc_id.mean()), display=False)
 glue("p1_spur_top_latent_auc_ood_mean", float(top0.auc_ood.mean()), display=False)
@@ -453,7 +516,7 @@ display(Markdown(
 # %% [markdown]
 # ### Pruning curves: OOD AUC as the least relevant features go
 
-# %%
+# %% tags=["hide-input"]
 curves = pd.concat([o["curves"].assign(dataset=n) for n, o in res.items()], ignore_index=True)
 ncol = min(4, len(res))
 nrow = int(np.ceil(len(res) / ncol))
@@ -483,7 +546,15 @@ for ax in axes[:, 0]:
 h, l = axes.ravel()[0].get_legend_handles_labels()
 fig.legend(h, l, fontsize=7, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02 - 0.04 * nrow))
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p1_spur_pruning_fig")
+
+# %% [markdown]
+# :::{glue:figure} p1_spur_pruning_fig
+# :name: fig-18-pruning
+# :alt: One panel per OOD parent: OOD AUC against the number of features kept, for SAE latents and PCA directions pruned by the relevance proxies and at random, with P1's OOD AUC range as a grey band where P1 reports one.
+#
+# OOD AUC as the least relevant features are pruned (read right to left: fewer features kept). Flat curves: pruning by relevance changes little.
+# :::
 
 # %% [markdown]
 # ### Does pruning by relevance change the OOD AUC?
@@ -510,7 +581,7 @@ for name, g in curves.groupby("dataset", sort=False):
 summ = pd.DataFrame(rows)
 display(Markdown(f"OOD AUC of the full k = {p1.spurious_k} probes (`*_full`) and the change when pruned to {kk} "
                  f"features kept, per order:"))
-display(summ.round(3))
+display(show.table(summ))
 ci_sae = bootstrap_ci(summ[f"sae_{p1.spurious_proxy}"], n_boot=p1.debug_n_boot, seed=prof.seed)
 ci_pca = bootstrap_ci(summ[f"pca_{p1.spurious_proxy}"], n_boot=p1.debug_n_boot, seed=prof.seed)
 vs_rand = paired_test(summ[f"sae_{p1.spurious_proxy}"], summ["sae_random"], n_boot=p1.debug_n_boot, seed=prof.seed) \
@@ -541,3 +612,33 @@ display(Markdown(
     + f". **The non-SAE counterpart** (the same pruning of {p1.spurious_k} principal directions): "
     f"{ci_pca.mean:+.3f} [{ci_pca.lo:+.3f}, {ci_pca.hi:+.3f}] -- {_move(ci_pca)}. Full probes, mean OOD AUC: SAE "
     f"{summ.sae_full.mean():.3f}, PCA {summ.pca_full.mean():.3f}."))
+
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under
+# Getting started); each verdict is computed from our 95 % CI by the rule named in its line.
+
+# %% tags=["hide-input"]
+pc = D.P1_COLA["acc_disputed_vs_ensemble"]  # P1's accuracies on the 220 disputed sentences (the paper's)
+recorded = [claims.record_claim(
+    prof, "p1-cola-sae-vs-lr", paper="P1", page="18_dataset_debugging", rule=claims.direction(+1),
+    claim="On the CoLA sentences whose label the LLM judges dispute, the SAE probe (k = 128) agrees with the judges "
+          "more often than the logistic-regression probe (SAE minus LR accuracy against the judges; ours: the LR "
+          "that fits the original labels best).",
+    paper_value=round(pc["sae_k128"] - pc["baseline"], 3), ours=diff, ci_lo=lo, ci_hi=hi)]  # P1's: 0.564 - 0.459
+for key, r, route in (("sae-latents", pooled, "the SAE latents the probe relies on fire"),
+                      ("dense-direction", dense_row, "the dense LR direction projects highest")):
+    recorded.append(claims.record_claim(
+        # P1 reports no number here (a qualitative finding: its latents flag punctuation / periods, its dense
+        # direction tops at `!).`, `”.`, `.”`, `."`): paper_value None
+        prof, f"p1-art-{key}-punctuation", paper="P1", page="18_dataset_debugging", rule=claims.direction(+1),
+        claim=f"In AI-vs-human text ({p1.artifact_dataset}) {route} on punctuation (share of punctuation among "
+              "the top held-out tokens minus the corpus base rate).",
+        paper_value=None, ours=float(r.punct_share) - base["share"], ci_lo=float(r.lo) - base["share"],
+        ci_hi=float(r.hi) - base["share"]))
+display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
+show.verdict_box(recorded, findings=[
+    f"**Spurious latents under shift** (P1: pruning by relevance moves OOD AUC little): pruning the SAE probe from "
+    f"{p1.spurious_k} to {kk} latents by the `{p1.spurious_proxy}` proxy changes OOD AUC by {ci_sae.mean:+.3f} "
+    f"(95 % CI [{ci_sae.lo:+.3f}, {ci_sae.hi:+.3f}], {ci_sae.n} parents) -- {_move(ci_sae)}."])

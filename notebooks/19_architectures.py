@@ -13,6 +13,22 @@
 # %% [markdown]
 # # P1: SAE architectures by win rate
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p1_arch_fig
+# :name: fig-19-arch
+# :alt: Three panels per SAE architecture: the SAE probe's mean test AUC with the strong quiver as a grey band, its win and loss rates against the quiver, and its AUC gap to the quiver against the CE loss it recovers.
+#
+# Each architecture's SAE probe: mean test AUC against the strong quiver (left), win and loss rates (middle), and whether better reconstruction (CE loss recovered) goes with a smaller gap to the quiver (right); bars and whiskers are 95 % CIs over datasets.
+# :::
+# ::::
+
+# %% [markdown]
 # **P1's question** (Kantamneni et al. 2025): do newer SAE architectures make better probes? P1
 # compared SAE architectures (ReLU, TopK, JumpReLU, BatchTopK, Gated, p-anneal, Matryoshka) by their
 # SAE probe's **win rate** against the baselines. Its authors' summary (the paper's finding, not
@@ -31,7 +47,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -40,8 +56,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, saes
-from saeprobe.core import stats
+from saeprobe import load_profile, saes, show
+from saeprobe.core import claims, stats
 from saeprobe.core.cache import results_dir
 from saeprobe.core.models import load_profile_model
 from saeprobe.p1 import architectures as A
@@ -51,6 +67,7 @@ from saeprobe.p1 import runner
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
+show.setup(prof)
 cfg = prof.p1.architectures
 specs = A.architecture_specs(prof) if prof.sae.source == "local" else []
 ACTIVE = bool(specs)
@@ -61,8 +78,8 @@ if not ACTIVE:
     display(Markdown(f"**Profile `{prof.name}` lists no architectures to compare** (`p1.architectures.saes` is empty "
                      "or its SAEs come from the hub), so this page measures nothing; the cpu profile trains them."))
 else:
-    display(pd.DataFrame([{"architecture": label[s.name], "SAE": s.name, "width": s.width, "sparsity": s.sparsity,
-                           "tokens seen": s.tokens, "in sae.saes (cached)": A.listed(prof, s)} for s in specs]))
+    display(show.table(pd.DataFrame([{"architecture": label[s.name], "SAE": s.name, "width": s.width, "sparsity": s.sparsity,
+                                      "tokens seen": s.tokens, "in sae.saes (cached)": A.listed(prof, s)} for s in specs])))
 
 # %% [markdown]
 # ## Quality at matched L0
@@ -83,7 +100,10 @@ if ACTIVE:
                           "CE recovered": qual.loc[n, "ce_recovered"],
                           "CE CI": f"[{qual.loc[n, 'ce_recovered_lo']:.3f}, {qual.loc[n, 'ce_recovered_hi']:.3f}]",
                           "dead": qual.loc[n, "dead_frac"], "CE tokens": qual.loc[n, "n_ce_tokens"]} for n in arch_saes])
-    display(qtab.round(3))
+    display(show.table(qtab.drop(columns=["FVE CI", "CE CI"]).assign(
+        FVE_lo=[qual.loc[n, "fve_lo"] for n in arch_saes], FVE_hi=[qual.loc[n, "fve_hi"] for n in arch_saes],
+        **{"CE recovered_lo": [qual.loc[n, "ce_recovered_lo"] for n in arch_saes],
+           "CE recovered_hi": [qual.loc[n, "ce_recovered_hi"] for n in arch_saes]})))
     unmatched = qtab.loc[~qtab["L0 matched"], "architecture"].tolist()
     display(Markdown(f"Target L0 {target_l0:g}: " + (
         "every architecture is within 25 %." if not unmatched else
@@ -129,8 +149,9 @@ if ACTIVE:
     arch_tab = pd.DataFrame(rows)
     display(Markdown(f"Strong quiver (baselines {', '.join(m for m in Q.STRONG_BASELINES if m in set(res.method))}): "
                      f"mean test AUC {q_ci.mean:.3f} (95 % CI [{q_ci.lo:.3f}, {q_ci.hi:.3f}], {q_ci.n} datasets)."))
-    display(arch_tab[["architecture", "k", "mean_auc", "auc_lo", "auc_hi", "diff", "diff_lo", "diff_hi", "win", "win_lo",
-                      "win_hi", "tie", "loss", "loss_lo", "loss_hi", "n"]].round(3))
+    display(show.table(arch_tab[["architecture", "k", "mean_auc", "auc_lo", "auc_hi", "diff", "diff_lo", "diff_hi", "win",
+                                 "win_lo", "win_hi", "tie", "loss", "loss_lo", "loss_hi", "n"]].rename(
+        columns={"auc_lo": "mean_auc_lo", "auc_hi": "mean_auc_hi"}), rename={"diff [95 % CI]": "minus quiver [95 % CI]"}))
     glue("p1_arch_quiver_auc", float(q_ci.mean), display=False)
     for _, r in arch_tab.iterrows():
         for col in ("mean_auc", "win", "loss", "diff"):
@@ -138,23 +159,30 @@ if ACTIVE:
 
 # %% [markdown]
 # ## Figure: probe AUC, win rates and quality per architecture
+#
+# {numref}`fig-19-arch` (at the top of the page) draws the table above, one colour per architecture (marker
+# shape: k): the probe's mean test AUC against the strong quiver's band, its win rate (bars) and loss rate
+# (black dashes), and its gap to the quiver against the CE loss its SAE recovers.
 
-# %%
+# %% tags=["hide-input"]
 if ACTIVE:
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
     order = [label[n] for n in arch_saes]
+    arch_color = [show.color(n) for n in arch_saes]
+    markers = dict(zip(cfg.ks, "os^Dv"))
     x = np.arange(len(order))
     width = 0.8 / len(cfg.ks)
     for i, k in enumerate(cfg.ks):
         g = arch_tab[arch_tab.k == k].set_index("architecture").loc[order]
         off = (i - (len(cfg.ks) - 1) / 2) * width
-        axes[0].errorbar(x + off, g.mean_auc, yerr=[g.mean_auc - g.auc_lo, g.auc_hi - g.mean_auc], fmt="o", capsize=3,
-                         label=f"SAE probe, k = {k}")
-        axes[1].bar(x + off, g.win, width * 0.9, yerr=[g.win - g.win_lo, g.win_hi - g.win], capsize=3,
-                    label=f"wins, k = {k}")
-        axes[1].scatter(x + off, g.loss, marker="_", s=200, color="k", zorder=3, label="losses" if i == 0 else None)
-        axes[2].errorbar(g["CE recovered"], g["diff"], yerr=[g["diff"] - g.diff_lo, g.diff_hi - g["diff"]], fmt="o",
-                         capsize=3, label=f"k = {k}")
+        for j, c in enumerate(arch_color):
+            axes[0].errorbar(x[j] + off, g.mean_auc.iloc[j], yerr=[[g.mean_auc.iloc[j] - g.auc_lo.iloc[j]],
+                             [g.auc_hi.iloc[j] - g.mean_auc.iloc[j]]], fmt=markers[k], capsize=3, color=c)
+            axes[2].errorbar(g["CE recovered"].iloc[j], g["diff"].iloc[j], yerr=[[g["diff"].iloc[j] - g.diff_lo.iloc[j]],
+                             [g.diff_hi.iloc[j] - g["diff"].iloc[j]]], fmt=markers[k], capsize=3, color=c)
+        axes[1].bar(x + off, g.win, width * 0.9, yerr=[g.win - g.win_lo, g.win_hi - g.win], capsize=3, color=arch_color,
+                    hatch=None if i == 0 else "//", edgecolor="white")
+        axes[1].scatter(x + off, g.loss, marker="_", s=200, color="k", zorder=3, label="loss rate" if i == 0 else None)
     axes[0].axhspan(q_ci.lo, q_ci.hi, color="grey", alpha=0.25, label="strong quiver (95 % CI)")
     axes[0].axhline(q_ci.mean, color="k", lw=0.8)
     axes[0].set_ylabel("mean test ROC-AUC")
@@ -167,13 +195,21 @@ if ACTIVE:
     axes[2].axhline(0, color="k", lw=0.8)
     axes[2].set_xlabel("CE loss recovered (held-out)")
     axes[2].set_ylabel("SAE probe minus strong quiver (AUC)")
-    for ax in axes:
-        ax.legend(fontsize=7)
+    k_handles = [plt.Line2D([], [], marker=markers[k], color="0.3", ls="", label=f"SAE probe, k = {k}") for k in cfg.ks]
+    axes[0].legend(handles=k_handles + axes[0].get_legend_handles_labels()[0])
+    axes[1].legend()
+    if len(cfg.ks) > 1:
+        axes[2].legend(handles=k_handles)
     axes[0].set_title("probe AUC")
     axes[1].set_title("win rate vs the strong quiver")
     axes[2].set_title("quality vs probe gap")
     plt.tight_layout()
-    plt.show()
+else:  # the box names this figure on every profile: say what was (not) measured
+    fig, ax = plt.subplots(figsize=(6.4, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"Profile {prof.name}: no architectures compared (p1.architectures.saes empty or hub SAEs)",
+            ha="center", va="center")
+show.figure(fig, "p1_arch_fig")
 
 # %% [markdown]
 # ## Verdict
@@ -209,7 +245,39 @@ if ACTIVE:
                      "BatchTopK, Gated, p-anneal and Matryoshka SAEs, better reconstruction at fixed sparsity did not "
                      "carry over to better sparse probing.*"))
 
-# %%
+# %% [markdown]
+# ## This page's claims
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under
+# Getting started); each verdict is computed from our 95 % CI by the rule named in its line.
+
+# %% tags=["hide-input"]
+if ACTIVE:
+    k_top = int(cfg.ks[-1])
+    t = arch_tab[arch_tab.k == k_top]
+    top = t.loc[t["diff"].idxmax()]  # the architecture closest to (or furthest above) the quiver
+    best_rule, best_claim = claims.no_gain(0.01), (
+        f"No SAE architecture's probe beats the strong baseline quiver (the best of the {len(t)} architectures at "
+        f"k = {k_top}, here {top['architecture']}, minus the quiver, mean test AUC).")
+    best_ours = dict(ours=float(top["diff"]), ci_lo=float(top["diff_lo"]), ci_hi=float(top["diff_hi"]))
+    recon_rule = claims.not_run(f"no CI: the page ranks {len(t)} architectures by CE loss recovered and by win "
+                                "rate (a Spearman correlation, see the verdict above), too few for an interval")
+else:
+    why = f"profile {prof.name} compares no architectures (p1.architectures.saes empty or hub SAEs)"
+    best_rule, recon_rule, best_ours = claims.not_run(why), claims.not_run(why), {}
+    best_claim = "No SAE architecture's probe beats the strong baseline quiver (the best architecture minus the quiver, mean test AUC)."
+recorded = [
+    # P1 reports the architecture comparison as a figure: no number (PROTOCOLS.md), so paper_value None
+    claims.record_claim(prof, "p1-arch-best-vs-quiver", paper="P1", page="19_architectures", rule=best_rule,
+                        claim=best_claim, paper_value=None, **best_ours),
+    claims.record_claim(prof, "p1-arch-recon-not-probing", paper="P1", page="19_architectures", rule=recon_rule,
+                        claim="Better reconstruction at fixed sparsity does not carry over to better sparse probing "
+                              "(the best-reconstructing architecture is not the best-probing one).", paper_value=None),
+]
+display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
+show.verdict_box(recorded, findings=[line[2:] for line in lines[-1:]] if ACTIVE else [])
+
+# %% tags=["hide-input"]
 elapsed = time.perf_counter() - T0
 glue("p1_arch_seconds", elapsed, display=False)
 print(f"notebook time {elapsed:.0f} s")
