@@ -13,6 +13,22 @@
 # %% [markdown]
 # # Pooling and binarization of SAE features (MOSAIC)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p3_40_key
+# :name: fig-40-key
+# :alt: Mean test macro F1 over datasets with 95 % CIs for MOSAIC's binarised counts, summed SAE activations, the last-token and mean hidden-state probes and TF-IDF at the main layer, with the paper's 0.802 as a dashed line.
+#
+# MOSAIC's configuration against summed activations and the baselines at the main layer (C chosen on validation); the dashed line is the paper's number, on another model and other datasets.
+# :::
+# ::::
+
+# %% [markdown]
 # **MOSAIC's claim** (Gallifant, Chen et al. 2025, P3). A text is classified from the latents of a
 # sparse autoencoder pooled over its tokens: per token keep the top-$n$ latents
 # ($n \in \{\text{all}, 20, 50\}$), **count** them over the tokens, optionally **binarize**
@@ -31,7 +47,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -40,6 +56,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from saeprobe import show
 from saeprobe.core import claims
 from saeprobe.p3 import (MOSAIC_PAPER, datasets, grid_configs, mosaic_config_label, paired_ci, run, select, setup,
                          summarize, summary_row)
@@ -47,12 +64,14 @@ from saeprobe.p3 import (MOSAIC_PAPER, datasets, grid_configs, mosaic_config_lab
 T0 = time.perf_counter()
 S = setup(profile, widths="main")
 prof, s = S.profile, S.settings
+show.setup(prof)
 names = datasets(prof)
 print(f"profile {prof.name}: {len(names)} datasets, layers {list(s.layers)}, max_rows {prof.max_rows}, "
       f"max_len {prof.max_len}; C grid {list(s.C_grid)}")
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
-display(S.table.drop(columns=["spec"]) if S.has_saes else Markdown("*(no SAEs)*"))
+display(show.table(S.table.drop(columns=["spec"]).rename(columns={"name": "sae"}), caption="The SAEs of this page")
+        if S.has_saes else Markdown("*(no SAEs)*"))
 glue("p3_40_n_datasets", len(names), display=False)
 glue("p3_40_n_multiclass", sum(k == "multiclass" for _, k in names), display=False)
 glue("p3_40_n_binary", sum(k == "binary" for _, k in names), display=False)
@@ -70,13 +89,13 @@ configs = grid_configs(prof, S.table, which="pooling")
 df = run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
 sel = select(df, "val")  # C chosen on validation
 print(f"{len(configs)} configurations x {len(names)} datasets x {len(s.C_grid)} C = {len(df)} fits (x2)")
-sel.groupby("kind")["dataset"].nunique()
+display(show.table(sel.groupby("kind")["dataset"].nunique().rename("datasets").reset_index()))
 
 # %% [markdown]
 # ## Pooling × binarization × layer
 #
 # Mean test macro F1 over datasets (C selected on validation). Rows: pooled form; columns: layer and
-# binarization.
+# binarization ({numref}`fig-40-pooling` draws the same numbers).
 
 # %%
 sae = sel[sel.features == "sae"].copy()
@@ -84,7 +103,13 @@ if not sae.empty:
     sae["form"] = sae.apply(lambda r: f"{r.pooling} {'all' if not r.top_n else 'top' + str(int(r.top_n))}", axis=1)
     sae["bin"] = sae["binarize"].map(lambda b: "raw" if pd.isna(b) else f">{b:g}")
     pivot = sae.pivot_table(index="form", columns=["layer", "bin"], values="test_f1", aggfunc="mean")
-    display(pivot.round(3))
+    display(show.table(pivot.set_axis([f"L{lay} {b}" for lay, b in pivot.columns], axis=1),
+                       caption="Mean test macro F1 by pooled form (rows), layer and binarization (columns)"))
+else:
+    display(Markdown("No SAE features in this profile; see the baselines below."))
+
+# %% tags=["hide-input"]
+if not sae.empty:
     fig, axes = plt.subplots(1, len(s.layers), figsize=(4.2 * len(s.layers), 3.6), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, layer in zip(axes, s.layers):
@@ -97,22 +122,38 @@ if not sae.empty:
         if ax.get_legend() is not None:
             ax.get_legend().remove()
     axes[-1].legend(*axes[0].get_legend_handles_labels(), title="binarize", loc="center left",
-                    bbox_to_anchor=(1.0, 0.5), fontsize=8)
+                    bbox_to_anchor=(1.0, 0.5))
     plt.tight_layout()
-    plt.show()
-else:
-    display(Markdown("No SAE features in this profile; see the baselines below."))
+    show.figure(fig, "p3_40_pooling")
+else:  # a profile without SAEs: the hidden-state probes by layer (the caption's key is always glued)
+    hb = sel[sel.features == "hidden"].pivot_table(index="layer", columns="config", values="test_f1", aggfunc="mean")
+    fig, ax = plt.subplots()
+    hb.plot.bar(ax=ax, color=show.color("hidden"), legend=False)
+    ax.set_ylabel("mean test macro F1")
+    show.figure(fig, "p3_40_pooling")
+
+# %% [markdown]
+# :::{glue:figure} p3_40_pooling
+# :name: fig-40-pooling
+# :alt: One panel per layer; horizontal bars give the mean test macro F1 of each pooled form (count or sum, all latents or per-token top-n, max, mean, last) for raw, >0 and >1 binarization.
+#
+# Mean test macro F1 over datasets of every pooled SAE form, by layer (panels) and binarization (colours). Compare the bars within a form: binarization's effect; compare panels: the layer's. (A profile without SAEs draws its hidden-state probes by layer here.)
+# :::
 
 # %% [markdown]
 # ## Baselines and the distribution over datasets
 #
-# Each box is one configuration's test macro F1 across datasets: MOSAIC's best form (count, all
+# The fifteen best configurations (mean test macro F1 over datasets, 95 % CI), then, in
+# {numref}`fig-40-box`, each configuration's spread across datasets: MOSAIC's best form (count, all
 # latents, $>1$) and summed activations at every layer, the hidden-state probes and TF-IDF.
 
 # %%
 summ = summarize(sel, by=("config",), n_boot=s.n_boot)
 summ = summ.sort_values("mean", ascending=False).reset_index(drop=True)
-display(summ.head(15).round(3))
+display(show.table(summ.head(15), rename={"mean [95 % CI]": "mean test macro F1 [95 % CI]", "sd": "SD over datasets",
+                                          "n": "datasets"}))
+
+# %% tags=["hide-input"]
 main = S.main_layer
 keep = [c.label for c in configs if c.kind != "sae" or (c.top_n == 0 and (
     (c.pooling == "count" and c.binarize == 1.0) or (c.pooling == "sum" and c.binarize is None)))]
@@ -122,12 +163,24 @@ fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1))
 ax.boxplot([box[box.config == c]["test_f1"] for c in order], orientation="horizontal", tick_labels=list(order))
 ax.set_xlabel("test macro F1 (one point per dataset)")
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p3_40_box")
+
+# %% [markdown]
+# :::{glue:figure} p3_40_box
+# :name: fig-40-box
+# :alt: Horizontal box plots of test macro F1 across datasets for MOSAIC's binarised counts and summed activations at every layer, the hidden-state probes and TF-IDF, sorted by their mean.
+#
+# Test macro F1 across datasets, one box per configuration, sorted by the mean. A wide box means the configuration's rank depends on the dataset.
+# :::
 
 # %% [markdown]
 # ## MOSAIC's claim checked
+#
+# The numbers of the box at the top: MOSAIC's configuration at the main layer, the hidden-state probes
+# (MOSAIC's C grid and a wide one) and TF-IDF ({numref}`fig-40-key` at the top of the page), then the
+# paired difference that decides the second claim.
 
-# %%
+# %% tags=["hide-input"]
 best_lbl = mosaic_config_label(configs, main) or "none"
 r = summary_row(summ, config=best_lbl)
 glue("p3_40_mosaic_cfg_f1", float(r["mean"]), display=False)
@@ -188,6 +241,26 @@ for key, ci in (("p3_40_bin_minus_raw", ci_bin), ("p3_40_count_bin_minus_sum", c
     glue(key, ci.mean if ci else float("nan"), display=False)
     glue(key + "_lo", ci.lo if ci else float("nan"), display=False)
     glue(key + "_hi", ci.hi if ci else float("nan"), display=False)
+
+# the key figure: the claims' numbers at the main layer, with the paper's as a line
+key_rows = [(best_lbl, "sae"), (f"SAE sum all L{main} w{int(S.table.width.iloc[0])}" if S.has_saes else "", "sae"),
+            (f"hidden last L{main}", "hidden"), (f"hidden last L{main} wide-C", "hidden"),
+            (f"hidden mean L{main}", "hidden"), ("TF-IDF", "tfidf")]
+kk = summ.set_index("config")
+key_rows = [(c, f) for c, f in key_rows if c in kk.index]
+fig, ax = plt.subplots()
+sae_color = show.color(S.table.name.iloc[0]) if S.has_saes else show.color("sae")
+for i, (c, f) in enumerate(key_rows):
+    m, lo_, hi_ = kk.loc[c, "mean"], kk.loc[c, "lo"], kk.loc[c, "hi"]
+    col = {"sae": sae_color, "hidden": show.color("hidden"), "tfidf": show.color("tfidf")}[f]
+    ax.errorbar(m, i, xerr=[[m - lo_], [hi_ - m]], fmt="o", color=col, capsize=3)
+ax.axvline(MOSAIC_PAPER["best_macro_f1"], color="grey", ls="--", lw=1, label="MOSAIC, paper (Gemma-2-2B)")
+ax.set_yticks(range(len(key_rows)), [c for c, _ in key_rows])
+ax.invert_yaxis()
+ax.set_xlabel("mean test macro F1 over datasets (95 % CI)")
+ax.legend(loc="lower left")
+plt.tight_layout()
+show.figure(fig, "p3_40_key")
 glue("p3_40_seconds", time.perf_counter() - T0, display=False)
 
 # %% [markdown]
@@ -217,7 +290,7 @@ glue("p3_40_seconds", time.perf_counter() - T0, display=False)
 #
 # Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
 
-# %%
+# %% tags=["hide-input"]
 recorded = [
     claims.record_claim(prof, "p3-best-config-f1", paper="P3", page="40_pooling_binarization", rule=claims.close_to(0.05),
                         claim="MOSAIC's best configuration (binarised counts of all latents, middle layer) reaches the "
@@ -229,6 +302,14 @@ recorded = [
                         ours=-ci_vs.mean if ci_vs else None, ci_lo=-ci_vs.hi if ci_vs else None,
                         ci_hi=-ci_vs.lo if ci_vs else None)]
 display(Markdown("\n\n".join(claims.claim_markdown(x) for x in recorded)))
+findings = []
+if ci_bin is not None and np.isfinite(ci_bin.lo):
+    findings.append(f"Binarising the counts (>1 vs raw, all latents) changes macro F1 by {ci_bin.mean:+.3f} "
+                    f"[{ci_bin.lo:+.3f}, {ci_bin.hi:+.3f}], paired over datasets and layers.")
+if rank:
+    findings.append(f"MOSAIC's configuration ranks {rank} of {len(sae_summ)} SAE configurations here; the best is "
+                    f"*{top['config']}* ({float(top['mean']):.3f}).")
+show.verdict_box(recorded, findings=findings)
 
 # %% [markdown]
 # ## Exercises

@@ -13,6 +13,22 @@
 # %% [markdown]
 # # SAE features by layer and width, against hidden states and TF-IDF (MOSAIC)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p3_41_by_layer
+# :name: fig-41-by-layer
+# :alt: Mean test macro F1 against layer, with 95 % CIs, for SAE binarised counts and summed activations at each width and for the last-token and mean hidden-state probes; a grey band marks TF-IDF's CI.
+#
+# Macro F1 by layer: SAE feature forms per width (solid), hidden-state probes (dashed), TF-IDF's CI (grey band, no layer).
+# :::
+# ::::
+
+# %% [markdown]
 # **MOSAIC's claim** (P3). Pooled SAE features (binarized counts over tokens) classify texts about
 # as well as, or better than, a probe on the model's last-token hidden state and clearly better than
 # a TF-IDF bag of n-grams; middle layers work best (their best: layer 12 of Gemma-2-2B), and wider
@@ -28,7 +44,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -37,12 +53,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from saeprobe import show
 from saeprobe.core import claims
 from saeprobe.p3 import MOSAIC_PAPER, datasets, grid_configs, paired_ci, run, select, setup, summarize, summary_row
 
 T0 = time.perf_counter()
 S = setup(profile, widths="all")
 prof, s = S.profile, S.settings
+show.setup(prof)
 names = datasets(prof)
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
@@ -50,7 +68,8 @@ widths = sorted(S.table.width.unique()) if S.has_saes else []
 glue("p3_41_widths", ", ".join(str(int(w)) for w in widths) or "none", display=False)
 glue("p3_41_n_widths", len(widths), display=False)
 glue("p3_41_n_datasets", len(names), display=False)
-display(S.table.drop(columns=["spec"]) if S.has_saes else Markdown("*(no SAEs)*"))
+display(show.table(S.table.drop(columns=["spec"]).rename(columns={"name": "sae", "main": "main width"}),
+                   caption="The SAEs of this page") if S.has_saes else Markdown("*(no SAEs)*"))
 
 # %% [markdown]
 # The profile trains SAEs of width(s) {glue:text}`p3_41_widths` ({glue:text}`p3_41_n_widths` in all) at
@@ -61,33 +80,39 @@ configs = grid_configs(prof, S.table, which="widths")
 df = run(prof, configs, names=names, saes_by_hook=S.saes_by_hook, model=S.model, progress=False)
 sel = select(df, "val")
 summ = summarize(sel, by=("config", "features", "layer", "width", "pooling", "binarize"), n_boot=s.n_boot)
-display(summ.sort_values("mean", ascending=False).round(3).reset_index(drop=True))
+display(show.table(summ.sort_values("mean", ascending=False)[["config", "mean", "lo", "hi", "sd", "n"]],
+                   rename={"mean [95 % CI]": "mean test macro F1 [95 % CI]", "sd": "SD over datasets", "n": "datasets"}))
 
 # %% [markdown]
 # ## Macro F1 by layer
 #
-# Lines: SAE feature forms per width, hidden-state probes; the band is TF-IDF's CI (no layer).
+# {numref}`fig-41-by-layer` at the top of the page draws the table above against the layer: lines for
+# the SAE feature forms per width (solid: binarized counts, dotted: summed activations; one colour per
+# width) and the hidden-state probes (dashed); the grey band is TF-IDF's CI (it has no layer).
 
-# %%
-fig, ax = plt.subplots(figsize=(7, 4))
+# %% tags=["hide-input"]
+fig, ax = plt.subplots()
+name_of_width = dict(zip(S.table.width, S.table.name)) if S.has_saes else {}
 for (feat, w, pool, b), g in summ[summ.features != "tfidf"].groupby(["features", "width", "pooling", "binarize"],
                                                                       dropna=False):
     g = g.sort_values("layer")
     if feat == "sae":
         lab = f"SAE w{int(w)} {pool}" + ("" if pd.isna(b) else f" >{b:g}")
-        style = "-o"
+        style = "-o" if pool == "count" else ":o"
+        col = show.color(name_of_width.get(w, f"SAE w{int(w)}"))
     else:
-        lab, style = f"hidden {pool}", "--s"
-    ax.errorbar(g.layer, g["mean"], yerr=[g["mean"] - g.lo, g.hi - g["mean"]], fmt=style, capsize=3, label=lab)
+        lab, style, col = f"hidden {pool}", "--s" if pool == "last" else "--^", show.color("hidden")
+    ax.errorbar(g.layer, g["mean"], yerr=[g["mean"] - g.lo, g.hi - g["mean"]], fmt=style, capsize=3, label=lab,
+                color=col)
 tf = summ[summ.features == "tfidf"]
 if len(tf):
     ax.axhspan(float(tf.lo.iloc[0]), float(tf.hi.iloc[0]), color="grey", alpha=0.2, label="TF-IDF (CI)")
 ax.set_xlabel("layer")
 ax.set_ylabel("mean test macro F1")
 ax.set_xticks(s.layers)
-ax.legend(fontsize=7, loc="best")
+ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p3_41_by_layer")
 
 # %% [markdown]
 # ## Paired differences
@@ -114,9 +139,10 @@ for layer in s.layers:
             rows.append({"comparison": f"w{int(widths[-1])} − w{int(widths[0])} (count>1)", "layer": layer,
                          "mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n})
 pairs = pd.DataFrame(rows)
-display(pairs.round(3) if len(pairs) else Markdown("*(no SAE comparisons: the profile has no SAEs)*"))
+display(show.table(pairs, rename={"mean [95 % CI]": "mean difference [95 % CI]", "n": "datasets"}) if len(pairs)
+        else Markdown("*(no SAE comparisons: the profile has no SAEs)*"))
 
-# %%
+# %% tags=["hide-input"]
 main = S.main_layer
 w0 = widths[0] if widths else -1
 sae_main = summary_row(summ, features="sae", layer=main, width=w0, pooling="count")
@@ -167,7 +193,7 @@ glue("p3_41_seconds", time.perf_counter() - T0, display=False)
 #
 # Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
 
-# %%
+# %% tags=["hide-input"]
 row = claims.record_claim(
     prof, "p3-counts-vs-hidden-main-layer", paper="P3", page="41_layers_widths", rule=claims.no_gain(0.01),
     claim="At the main layer, the last-token hidden state does not beat the SAE's binarised counts (hidden minus "
@@ -175,6 +201,14 @@ row = claims.record_claim(
     ours=-float(pm.iloc[0]["mean"]) if len(pm) else None, ci_lo=-float(pm.iloc[0]["hi"]) if len(pm) else None,
     ci_hi=-float(pm.iloc[0]["lo"]) if len(pm) else None)
 display(Markdown(claims.claim_markdown(row)))
+findings = []
+if len(pw) and np.isfinite(pw.iloc[0]["lo"]):
+    findings.append(f"Widest minus narrowest SAE at layer {main}: {pw.iloc[0]['mean']:+.3f} "
+                    f"[{pw.iloc[0]['lo']:+.3f}, {pw.iloc[0]['hi']:+.3f}] macro F1 (binarised counts).")
+if best_layer >= 0:
+    findings.append(f"The SAE counts score best at layer {best_layer} (layers {list(s.layers)}; MOSAIC's best: the "
+                    "middle layer).")
+show.verdict_box([row], findings=findings)
 
 # %% [markdown]
 # ## Exercises

@@ -13,6 +13,22 @@
 # %% [markdown]
 # # Cross-lingual transfer: train on English, test on French, Spanish, German (MOSAIC)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p3_42_key
+# :name: fig-42-key
+# :alt: Paired horizontal bars of macro F1 on the English held-out rows and on the translated test file for TF-IDF, the hidden-state probes and the SAE features at the main layer.
+#
+# Trained on English, scored on English held-out rows and zero-shot on a translation, at the main layer (means over the datasets). TF-IDF's translated bar is what an almost-constant prediction gets.
+# :::
+# ::::
+
+# %% [markdown]
 # **MOSAIC's claim** (P3). SAE features are largely language-independent: a classifier trained on
 # pooled SAE features of English texts keeps much of its macro F1 on the same task in other
 # languages, zero-shot — while a TF-IDF classifier cannot transfer at all, because a French test text
@@ -29,7 +45,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -38,6 +54,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from saeprobe import show
 from saeprobe.core import claims, data
 from saeprobe.p3 import (CROSSLINGUAL, crosslingual, grid_configs, mean_ci, mosaic_config_label, paired_ci, select,
                          setup)
@@ -45,13 +62,14 @@ from saeprobe.p3 import (CROSSLINGUAL, crosslingual, grid_configs, mean_ci, mosa
 T0 = time.perf_counter()
 S = setup(profile, widths="main")
 prof, s = S.profile, S.settings
+show.setup(prof)
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
 names = [data.resolve_name(n) for n in s.crosslingual]
 examples = pd.DataFrame([{"dataset": n, "language": CROSSLINGUAL.get(n, "?"),
                           "English (train)": data.load_dataset(n, max_rows=3, seed=prof.seed).texts[0][:90],
                           "translated (test)": data.load_ood(n).texts[0][:90]} for n in names])
-display(examples)
+display(show.table(examples, caption="The first row of each dataset, in English and translated (90 characters)"))
 glue("p3_42_n_datasets", len(names), display=False)
 glue("p3_42_languages", ", ".join(CROSSLINGUAL.get(n, "?") for n in names), display=False)
 
@@ -60,27 +78,47 @@ glue("p3_42_languages", ", ".join(CROSSLINGUAL.get(n, "?") for n in names), disp
 configs = grid_configs(prof, S.table, which="widths")
 df = crosslingual(prof, configs, saes_by_hook=S.saes_by_hook, model=S.model, names=names, progress=False)
 sel = select(df, "val")
-show = sel[["dataset", "language", "config", "C", "val_f1", "test_f1", "ood_f1"]].copy()
-show["drop"] = show["test_f1"] - show["ood_f1"]
-display(show.sort_values(["dataset", "ood_f1"], ascending=[True, False]).round(3).reset_index(drop=True))
+per_ds = sel[["dataset", "language", "config", "C", "val_f1", "test_f1", "ood_f1"]].copy()
+per_ds["drop"] = per_ds["test_f1"] - per_ds["ood_f1"]
+display(show.table(per_ds.sort_values(["dataset", "ood_f1"], ascending=[True, False]),
+                   rename={"val_f1": "validation macro F1", "test_f1": "English held-out macro F1",
+                           "ood_f1": "translated macro F1", "drop": "drop (English − translated)"}))
 
 # %% [markdown]
 # ## English held-out vs translated test, per representation
 #
-# Bars: mean over the datasets of the English (in-distribution) and the zero-shot (translated) macro F1.
+# Bars: mean over the datasets of the English (in-distribution) and the zero-shot (translated) macro
+# F1, every representation at every layer ({numref}`fig-42-all`; the main layer's alone is
+# {numref}`fig-42-key` at the top of the page).
 
-# %%
+# %% tags=["hide-input"]
 agg = sel.groupby("config")[["test_f1", "ood_f1"]].mean().sort_values("ood_f1")
-fig, ax = plt.subplots(figsize=(7, 0.35 * len(agg) + 1.2))
-y = np.arange(len(agg))
-ax.barh(y - 0.2, agg.test_f1, height=0.4, label="English held-out")
-ax.barh(y + 0.2, agg.ood_f1, height=0.4, label="translated (zero-shot)")
-ax.set_yticks(y, agg.index)
-ax.set_xlabel("macro F1 (mean over datasets)")
-ax.axvline(0.5, color="grey", lw=0.8, ls=":")
-ax.legend(fontsize=8)
-plt.tight_layout()
-plt.show()
+
+
+def transfer_bars(a, height):
+    fig, ax = plt.subplots(figsize=(6.4, height))
+    y = np.arange(len(a))
+    ax.barh(y - 0.2, a.test_f1, height=0.4, label="English held-out")
+    ax.barh(y + 0.2, a.ood_f1, height=0.4, label="translated (zero-shot)")
+    ax.set_yticks(y, a.index)
+    ax.set_xlabel("macro F1 (mean over datasets)")
+    ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+    ax.legend(loc="lower right")
+    plt.tight_layout()
+    return fig
+
+
+show.figure(transfer_bars(agg, 0.3 * len(agg) + 1.2), "p3_42_all")
+at_main = [c for c in agg.index if c == "TF-IDF" or f" L{S.main_layer} " in f"{c} "]  # TF-IDF + the main layer
+show.figure(transfer_bars(agg.loc[at_main], min(3.6, 0.4 * len(at_main) + 1.2)), "p3_42_key")
+
+# %% [markdown]
+# :::{glue:figure} p3_42_all
+# :name: fig-42-all
+# :alt: Paired horizontal bars of English held-out and translated macro F1 for every representation at every layer, sorted by the translated score.
+#
+# Every representation at every layer, sorted by its zero-shot (translated) macro F1; the dotted line is 0.5.
+# :::
 
 # %% [markdown]
 # ## Why TF-IDF cannot transfer
@@ -90,9 +128,10 @@ plt.show()
 
 # %%
 tf = df[df.features == "tfidf"].groupby("dataset")[["id_vocab_coverage", "ood_vocab_coverage"]].first()
-display(tf.round(3))
+display(show.table(tf, rename={"id_vocab_coverage": "English held-out: share with a known n-gram",
+                               "ood_vocab_coverage": "translated: share with a known n-gram"}))
 
-# %%
+# %% tags=["hide-input"]
 main = S.main_layer
 sae_lbl = mosaic_config_label(configs, main) or "none"
 for key, lbl in (("tfidf", "TF-IDF"), ("hidden", f"hidden last L{main}"), ("hidden_mean", f"hidden mean L{main}"),
@@ -135,7 +174,7 @@ glue("p3_42_seconds", time.perf_counter() - T0, display=False)
 #
 # Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
 
-# %%
+# %% tags=["hide-input"]
 sae_ood = sel[sel.config == sae_lbl].set_index("dataset")["ood_f1"]
 tf_ood = sel[sel.config == "TF-IDF"].set_index("dataset")["ood_f1"]
 ci42 = paired_ci(sae_ood, tf_ood, n_boot=s.n_boot) if len(sae_ood) and len(tf_ood) else None
@@ -145,6 +184,14 @@ row = claims.record_claim(
     claim="Trained on English and tested zero-shot on a translation, SAE features keep more macro F1 than TF-IDF "
           "(SAE minus TF-IDF, translated test set).", paper_value=None, ours=ci42)
 display(Markdown(claims.claim_markdown(row)))
+findings = []
+if len(tf):
+    findings.append(f"Only {tf['ood_vocab_coverage'].mean():.2f} of the translated test texts share an n-gram with "
+                    f"TF-IDF's English vocabulary (English held-out texts: {tf['id_vocab_coverage'].mean():.2f}).")
+if len(best):
+    findings.append(f"The best zero-shot representation here is *{best.index[0]}* ({best.iloc[0]:.3f} macro F1 on the "
+                    "translations).")
+show.verdict_box([row], findings=findings)
 
 # %% [markdown]
 # ## Exercises

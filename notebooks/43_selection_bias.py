@@ -13,6 +13,22 @@
 # %% [markdown]
 # # Selecting the configuration on the test set: how much optimism? (MOSAIC)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+#
+# :::{glue:figure} p3_43_scatter
+# :name: fig-43-scatter
+# :alt: Scatter plot, one point per dataset, of the test macro F1 of the validation-selected configuration (x) against that of the test-selected one (y), with the diagonal.
+#
+# Per dataset, the test F1 reported by picking on the test set (y) against the test F1 of the configuration picked on validation (x); points above the diagonal are the optimism.
+# :::
+# ::::
+
+# %% [markdown]
 # **MOSAIC's procedure** (P3). Many configurations (layer, SAE width, top-$n$, binarization, C of the
 # logistic regression) are fitted, and the reported number per dataset is the **best test-set macro
 # F1** over them — their best configuration reached **0.802 ± 0.143**. Picking the maximum of many
@@ -28,7 +44,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -37,12 +53,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from saeprobe import show
 from saeprobe.core import claims
 from saeprobe.p3 import MOSAIC_PAPER, datasets, grid_configs, mosaic_config_label, optimism, run, setup
 
 T0 = time.perf_counter()
 S = setup(profile, widths="main")
 prof, s = S.profile, S.settings
+show.setup(prof)
 names = datasets(prof)
 for note in S.notes:
     display(Markdown(f"**Note.** {note}"))
@@ -55,11 +73,21 @@ print(f"{len(names)} datasets; {int(n_cand)} candidate (configuration, C) pairs 
 
 # %% [markdown]
 # ## Whole grid: test-selected vs validation-selected
+#
+# Per dataset, the test macro F1 of the configuration (and C) picked on the test set and of the one
+# picked on validation, and their difference; {numref}`fig-43-scatter` at the top of the page plots
+# the first two against each other.
 
 # %%
 opt = optimism(df, n_boot=s.n_boot)
 per = opt["per_dataset"]
-display(per.round(3))
+display(show.table(per[["dataset", "test_selected", "val_selected", "optimism", "config_test", "C_test", "config_val",
+                        "C_val"]],
+                   rename={"test_selected": "test F1, picked on test", "val_selected": "test F1, picked on validation",
+                           "config_test": "picked on test", "C_test": "C (test pick)",
+                           "config_val": "picked on validation", "C_val": "C (validation pick)"}))
+
+# %% tags=["hide-input"]
 for key in ("test_selected", "val_selected", "optimism"):
     ci = opt[key]
     glue(f"p3_43_{key}", ci.mean, display=False)
@@ -68,7 +96,7 @@ for key in ("test_selected", "val_selected", "optimism"):
 glue("p3_43_n_positive", int((per.optimism > 0).sum()), display=False)
 glue("p3_43_same_pick", int((per.config_test == per.config_val).sum()), display=False)
 
-fig, ax = plt.subplots(figsize=(5, 5))
+fig, ax = plt.subplots(figsize=(4.2, 4.2))
 ax.scatter(per.val_selected, per.test_selected)
 lo = float(min(per.val_selected.min(), per.test_selected.min())) - 0.02
 ax.plot([lo, 1], [lo, 1], color="grey", lw=0.8)
@@ -76,7 +104,7 @@ ax.set_xlabel("test macro F1 of the validation-selected configuration")
 ax.set_ylabel("test macro F1 of the test-selected configuration")
 ax.set_title("one point per dataset")
 plt.tight_layout()
-plt.show()
+show.figure(fig, "p3_43_scatter")
 
 # %% [markdown]
 # ## Within SAE features only, and within one configuration (C only)
@@ -100,7 +128,10 @@ for name, sub in subsets.items():
                  "test-selected": o["test_selected"].mean, "val-selected": o["val_selected"].mean,
                  "optimism": o["optimism"].mean, "lo": o["optimism"].lo, "hi": o["optimism"].hi})
 table = pd.DataFrame(rows)
-display(table.round(3))
+display(show.table(table, rename={"per dataset": "candidates per dataset", "test-selected": "test F1, picked on test",
+                                  "val-selected": "test F1, picked on validation"}))
+
+# %% tags=["hide-input"]
 sae_row = table[table.candidates == "SAE configurations only"]
 glue("p3_43_sae_optimism", float(sae_row.optimism.iloc[0]) if len(sae_row) else float("nan"), display=False)
 c_row = table[table.candidates == "MOSAIC's configuration, C only"]
@@ -131,12 +162,20 @@ glue("p3_43_seconds", time.perf_counter() - T0, display=False)
 #
 # Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
 
-# %%
+# %% tags=["hide-input"]
 row = claims.record_claim(
     prof, "p3-test-selection-optimism", paper="P3", page="43_selection_bias", rule=claims.direction(+1),
     claim="MOSAIC's protocol (picking the configuration by test F1) overstates macro F1 against picking by "
           "validation (test-selected minus validation-selected).", paper_value=None, ours=opt["optimism"])
 display(Markdown(claims.claim_markdown(row)))
+vs, ts = opt["val_selected"], opt["test_selected"]
+findings = [f"Picked on the test set: {ts.mean:.3f} [{ts.lo:.3f}, {ts.hi:.3f}] mean macro F1; picked on validation: "
+            f"{vs.mean:.3f} [{vs.lo:.3f}, {vs.hi:.3f}], on the same test rows ({len(per)} datasets, "
+            f"{int(n_cand)} candidate configuration–C pairs each)."]
+if len(sae_row) and len(c_row):
+    findings.append(f"Among SAE configurations alone the optimism is {float(sae_row.optimism.iloc[0]):+.3f}; choosing "
+                    f"only C for MOSAIC's configuration, {float(c_row.optimism.iloc[0]):+.3f}.")
+show.verdict_box([row], findings=findings)
 
 # %% [markdown]
 # ## Exercises

@@ -13,6 +13,15 @@
 # %% [markdown]
 # # Cross-model transfer: does a small model's representation predict a larger model's behaviour? (MOSAIC)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+# :::
+# ::::
+
+# %% [markdown]
 # **MOSAIC's claim** (P3). Features read from a *small* model (Gemma-2-2B, with its Gemma Scope SAEs)
 # predict what a *larger, instruction-tuned* model (Gemma-2-9B-IT) will do on the same prompts, so a
 # cheap model can monitor an expensive one.
@@ -32,18 +41,19 @@ model_b = None  # None: the profile's p3.cross_model.model_b (MOSAIC: google/gem
 dataset = "97_news_class"
 layer_a = None  # None: the middle layer of model A
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile
+from saeprobe import load_profile, show
 from saeprobe.core import claims
 from saeprobe.p3 import cross_model_transfer, model_available, select
 
 T0 = time.perf_counter()
 prof = load_profile(profile)
+show.setup(prof)
 cm = prof.p3.cross_model
 model_a = model_a or cm.model_a
 model_b = model_b or cm.model_b
@@ -59,7 +69,7 @@ for av in (av_a, av_b):
 if runnable:
     res = cross_model_transfer(prof, model_a, model_b, dataset, layer_a=layer_a, progress=False)
     sel = select(res.assign(config=f"{model_a} -> {model_b}"), "val").iloc[0]
-    display(res.round(3))
+    display(show.table(res))
     glue("p3_44_f1", float(sel.test_f1), display=False)
     glue("p3_44_majority_f1", float(sel.majority_f1), display=False)
     display(Markdown(f"Model A's features predict model B's answers with macro F1 **{sel.test_f1:.3f}** "
@@ -90,7 +100,7 @@ glue("p3_44_seconds", time.perf_counter() - T0, display=False)
 #
 # Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
 
-# %%
+# %% tags=["hide-input"]
 if runnable:
     ours44, rule44 = float(sel.test_f1 - sel.majority_f1), claims.direction(+1)
 else:
@@ -100,6 +110,9 @@ row = claims.record_claim(
     claim="A small model's features predict a larger model's answers better than the majority answer (macro F1 "
           "minus the majority baseline).")
 display(Markdown(claims.claim_markdown(row)))
+findings = ([f"Model A's features predict model B's answers with macro F1 {sel.test_f1:.3f} (majority baseline "
+             f"{sel.majority_f1:.3f})."] if runnable else [])
+show.verdict_box([row], findings=findings)
 
 # %% [markdown]
 # ## Exercises
