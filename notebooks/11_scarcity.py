@@ -13,8 +13,24 @@
 # %% [markdown]
 # # P1, data scarcity: SAE probes against baselines as the training set shrinks
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+#
+# :::
+#
+# :::{glue:figure} p1_regime_key
+# :alt: Mean test AUC over datasets of P1's logistic regression, the z-scored one, the SAE probe named in the claim, the strong quiver and the quiver with SAE probes, along this regime's parameter (a bar per method for the OOD regime).
+#
+# The regime in one picture: mean test AUC over datasets of the strong quiver, the quiver with SAE probes, both logistic regressions and one SAE probe (at the claim's k where it ran here; the legend names it), along the regime's parameter (for OOD, one bar each).
+# :::
+# ::::
+
+# %% [markdown]
 # P1 (Kantamneni et al. 2025) asks whether SAE probes help where baselines should struggle. Means over
-# datasets, Gemma-2-9B layer 20:
+# datasets, Gemma-2-9B layer 20 (the paper's numbers):
 #
 # * **scarcity** (few training rows): LR 0.836, SAE 16k k=128 0.813 (mean over sizes);
 # * **imbalance** (positive fraction 5-95 %, train and test): LR 0.929, SAE 0.911;
@@ -34,14 +50,14 @@
 profile = "cpu"
 regime = "scarcity"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile
+from saeprobe import load_profile, show
 from saeprobe.core import claims, stats
 from saeprobe.core.cache import results_dir
 from saeprobe.p1 import features as F
@@ -49,18 +65,21 @@ from saeprobe.p1 import quiver as Q
 from saeprobe.p1 import runner
 
 prof = load_profile(profile)
+show.setup(prof)
 names = list(prof.ood_datasets) if regime == "ood" else prof.dataset_names()
 out_dir = results_dir(prof, "p1")
+AXIS = {"scarcity": "training rows", "imbalance": "positive fraction", "label_noise": "flipped fraction"}
+axis_name = AXIS.get(regime, "parameter")
 print(f"profile {prof.name}, regime {regime}: {len(names)} datasets")
 
-# %%
+# %% tags=["hide-input"]
 features = F.load_features(prof, names, ood=regime == "ood")
 splits = F.regime_splits(prof, regime, features)
 usable, skipped = F.usable_datasets(names, splits)  # e.g. imbalance needs ~200 balanced rows
 if skipped:
-    display(pd.DataFrame(skipped, columns=["dataset skipped", "reason"]))
+    display(show.table(pd.DataFrame(skipped, columns=["dataset skipped", "reason"])))
 
-# %%
+# %% tags=["hide-input"]
 if not usable:
     display(Markdown(f"**No dataset of profile `{prof.name}` is large enough for the {regime} regime** "
                      "(see the reasons above); nothing to report."))
@@ -75,6 +94,9 @@ else:
 
 # %% [markdown]
 # ## Mean test AUC against the regime parameter
+#
+# Mean test AUC over datasets of every method and of the quivers, at each point of the regime (one
+# column per method, one row per point); the figure below draws the same table.
 
 # %%
 if usable:
@@ -82,28 +104,61 @@ if usable:
     p1g = Q.sae_gain(res, Q.P1_BASELINES, seed=prof.seed)  # P1's own quiver (the replication)
     q_base = strong["base"].assign(label="quiver (strong baselines)")
     q_sae = strong["with_sae"].assign(label="quiver + SAE")
-    show = pd.concat([res[res.method.isin(["lr", "lr_z"]) | (res.method == "sae")],
-                      p1g["base"].assign(label="quiver (P1's baselines)"), q_base, q_sae], ignore_index=True)
-    curve = show.groupby(["label", "param"], dropna=False)["test_auc"].mean().unstack(0)
-    display(curve.round(3))
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    shown = pd.concat([res[res.method.isin(["lr", "lr_z"]) | (res.method == "sae")],
+                       p1g["base"].assign(label="quiver (P1's baselines)"), q_base, q_sae], ignore_index=True)
+    curve = shown.groupby(["label", "param"], dropna=False)["test_auc"].mean().unstack(0)
+    display(show.table(curve.rename(columns=show.method_label).rename_axis(index=axis_name), keep_index=True))
+
+
+# %% tags=["hide-input"]
+def _is_quiver(label):
+    return str(label).startswith("quiver")
+
+
+def _draw(ax, cols):
+    """One line per column of ``curve`` (a bar per column for OOD), in the book's colours."""
     if regime == "ood" or curve.index.isna().all():
-        curve.T.plot.barh(ax=ax, legend=False)
+        vals = curve[cols].iloc[0] if len(curve) == 1 else curve[cols].mean()
+        ax.barh(range(len(cols)), vals.values, color=[show.color(c) for c in cols])
+        ax.set_yticks(range(len(cols)), [show.method_label(c) for c in cols])
+        ax.set_xlim(max(0.0, float(vals.min()) - 0.1), 1.0)
         ax.set_xlabel("mean test ROC-AUC")
-    else:
-        for col in curve.columns:
-            ax.plot(curve.index, curve[col], marker=".", label=col)
-        ax.set_xlabel({"scarcity": "training rows", "imbalance": "positive fraction",
-                       "label_noise": "flipped fraction"}.get(regime, "parameter"))
-        if regime == "scarcity":
-            ax.set_xscale("log")
-        ax.set_ylabel("mean test ROC-AUC")
-        ax.legend(fontsize=6)
-    plt.tight_layout()
-    plt.show()
+        ax.grid(axis="y", visible=False)
+        return
+    for col in cols:
+        ax.plot(curve.index, curve[col], marker="o" if not _is_quiver(col) else "s",
+                ls="--" if _is_quiver(col) else "-", label=show.method_label(col), color=show.color(col))
+    ax.set_xlabel(axis_name)
+    if regime == "scarcity":
+        ax.set_xscale("log")
+    ax.set_ylabel("mean test ROC-AUC")
+
+
+fig, ax = plt.subplots(figsize=(6.4, 3.8))
+if usable:
+    _draw(ax, list(curve.columns))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7.5)
+else:
+    ax.text(0.5, 0.5, f"no dataset of profile {prof.name} is large enough for this regime", ha="center",
+            va="center", transform=ax.transAxes)
+fig.tight_layout()
+show.figure(fig, "p1_regime_curve")
 
 # %% [markdown]
-# ## Does adding SAE probes to the quiver help? (paired over datasets, per regime point)
+# :::{glue:figure} p1_regime_curve
+# :alt: Mean test ROC-AUC over datasets of every method and quiver along this regime's parameter; for the OOD regime, one horizontal bar per method.
+#
+# Every method and quiver of this regime, mean test AUC over datasets; the dashed lines are the quivers.
+# An SAE probe helps where its line rises above the logistic regressions.
+# :::
+
+# %% [markdown]
+# ## Does adding SAE probes to the quiver help?
+#
+# Paired over datasets, at each point of the regime: quiver + SAE minus the strong quiver, with its 95 %
+# bootstrap CI, the Wilcoxon p-value and how often an SAE probe is picked. The second table counts the
+# logistic regressions' choices of C at their grid's edge.
 
 # %%
 if usable:
@@ -115,7 +170,8 @@ if usable:
         rows.append({"param": param, "n_datasets": t["n"], "delta": t["mean_diff"], "ci_lo": t["ci_lo"],
                      "ci_hi": t["ci_hi"], "p_wilcoxon": t["p_wilcoxon"], "sae_chosen": int(g["is_sae"].sum())})
     delta = pd.DataFrame(rows)
-    display(delta.round(4))
+    display(show.table(delta, digits=4, rename={"param": axis_name, "delta": "quiver + SAE − quiver",
+                                                "sae_chosen": "SAE chosen"}))
     overall = strong["test"]  # per dataset averaged over the regime's points, then paired over datasets
     glue(f"p1_{regime}_delta", overall["mean_diff"], display=False)
     glue(f"p1_{regime}_delta_p1_quiver", p1g["test"]["mean_diff"], display=False)
@@ -123,7 +179,7 @@ if usable:
     if "lr_z" in set(res.method):
         glue(f"p1_{regime}_lrz_auc", float(res[res.method == "lr_z"]["test_auc"].mean()), display=False)
     edges = Q.edge_share(res)
-    display(edges.round(3))
+    display(show.table(edges, rename={"n_cells": "cells", "n_at_edge": "C at grid edge", "share": "share at edge"}))
     display(Markdown(
         f"**Verdict (against the strong quiver, over all {regime} points):** {Q.verdict(overall)} "
         f"An SAE probe is picked in {strong['n_sae_chosen']} of {strong['n_cells']} (dataset, point) cells. "
@@ -134,15 +190,18 @@ if usable:
 # %% [markdown]
 # ## This page's claims
 #
-# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*,
+# under Getting started); the verdict is computed from our CI by the rule named in each line. They are
+# the box at the top of the page.
 
-# %%
+# %% tags=["hide-input"]
 PAGE = {"scarcity": "11_scarcity", "imbalance": "12_imbalance", "label_noise": "13_label_noise", "ood": "14_ood"}[regime]
 # P1's means (Gemma-2-9B L20): SAE probe minus LR; label noise at flipped fraction 0.4 (SAE k=16 0.803, LR 0.757)
 P1_SAE_MINUS_LR = {"scarcity": (128, 0.813 - 0.836, None), "imbalance": (128, 0.911 - 0.929, None),
                    "label_noise": (16, 0.803 - 0.757, 0.4), "ood": (128, 0.723 - 0.827, None)}[regime]
 k_claim, paper_d, at = P1_SAE_MINUS_LR
 t_q = t_s = float("nan")
+labs = []
 if usable:
     t_q = strong["test"]
     cells = res if at is None else res[np.isclose(res["param"].astype(float), at)]
@@ -166,6 +225,29 @@ recorded = [
                               f"{'above' if paper_d > 0 else 'below'} logistic regression (SAE minus LR test AUC).",
                         paper_value=round(paper_d, 3), ours=t_s)]
 display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
+
+# %% tags=["hide-input"]
+# the key figure (in the box at the top): the quivers, both LRs and the claim's SAE probe (any SAE probe at k if
+# the claim's k did not run here)
+fig, ax = plt.subplots(figsize=(4.8, 3.0))
+findings = []
+if usable:
+    sae_labs = sorted(c for c in curve.columns if str(c).startswith("sae:"))
+    key_sae = labs[:1] or [c for c in sae_labs if c.endswith(f":k={k_claim}")][:1] or sae_labs[:1]
+    key_cols = [c for c in ("lr", "lr_z", *key_sae, "quiver (strong baselines)", "quiver + SAE") if c in curve.columns]
+    _draw(ax, key_cols)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7.5)
+    findings.append(f"An SAE probe is picked in {strong['n_sae_chosen']} of {strong['n_cells']} (dataset, point) "
+                    f"cells by the quiver with SAE probes; against P1's own baselines quiver + SAE − quiver is "
+                    f"{p1g['test']['mean_diff']:+.3f} [{p1g['test']['ci_lo']:+.3f}, {p1g['test']['ci_hi']:+.3f}].")
+else:
+    ax.text(0.5, 0.5, f"no dataset of profile {prof.name}\nis large enough for this regime", ha="center",
+            va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+fig.tight_layout()
+show.figure(fig, "p1_regime_key")
+show.verdict_box(recorded, findings=findings)
 
 # %% [markdown]
 # ## Exercises

@@ -13,29 +13,47 @@
 # %% [markdown]
 # # The quiver of arrows across regimes (P1, Fig. 1)
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+#
+# :::
+#
+# :::{glue:figure} p1_quiver_key
+# :name: fig-15-key
+# :alt: Per regime, the paired difference in mean test AUC of quiver plus SAE minus the baseline quiver with its 95 % CI, against P1's baselines and against the strong baselines, with a line at zero.
+#
+# Per regime: what adding SAE probes to the quiver changes (quiver + SAE minus quiver, 95 % CI over datasets), against P1's baselines and against the strong ones. Above 0, SAE probes help.
+# :::
+# ::::
+
+# %% [markdown]
 # P1's headline: a practitioner with a "quiver" of baseline probes (LR, PCA, KNN, XGBoost, MLP),
 # choosing per dataset by validation AUC, gains nothing by adding SAE probes to the quiver, in any of
-# the five regimes (standard: 0.940 vs 0.937). This notebook reads the results tables written by
-# notebooks 10-14 (it computes nothing) and compares the two quivers per regime, with 95 % bootstrap
-# CIs over datasets and paired Wilcoxon tests.
+# the five regimes (standard: 0.940 vs 0.937, the paper's numbers). This notebook reads the results
+# tables written by notebooks 10-14 (it computes nothing) and compares the two quivers per regime, with
+# 95 % bootstrap CIs over datasets and paired Wilcoxon tests.
 
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile
+from saeprobe import load_profile, show
 from saeprobe.core import claims, stats
 from saeprobe.core.cache import results_dir
 from saeprobe.p1 import quiver as Q
 from saeprobe.p1 import runner
 
 prof = load_profile(profile)
+show.setup(prof)
 out_dir = results_dir(prof, "p1")
 tables = {}
 for regime in ("standard", "scarcity", "imbalance", "label_noise", "ood"):
@@ -43,6 +61,14 @@ for regime in ("standard", "scarcity", "imbalance", "label_noise", "ood"):
         tables[regime] = runner.load_results(out_dir, regime)
     except FileNotFoundError as exc:
         print(f"{regime}: {exc}")
+
+# %% [markdown]
+# ## Both quivers, per regime
+#
+# For each regime, the two quivers (P1's baselines, and the strong baselines with the z-scored LR), each
+# with and without SAE probes as candidates: mean test AUC over datasets (a dataset's regime points
+# averaged first) with its 95 % bootstrap CI. The second table is the paired difference, quiver + SAE
+# minus quiver, and the share of cells where an SAE probe is picked.
 
 # %%
 rows, deltas = [], []
@@ -62,41 +88,68 @@ for regime, df in tables.items():
         suffix = "" if qname == "strong baselines" else "_p1"
         glue(f"p1_quiver_delta_{regime}{suffix}", t["mean_diff"], display=False)
 summary, delta = pd.DataFrame(rows), pd.DataFrame(deltas)
-display(summary.round(3))
-display(delta.round(4))
-
-# %%
 if len(summary):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    display(show.table(summary, rename={"mean": "mean test AUC", "n": "datasets"}))
+    display(show.table(delta, digits=4, rename={"against": "quiver of", "delta": "quiver + SAE − quiver",
+                                                "share_sae_chosen": "share SAE chosen"}))
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(6.4, 3.6))
+fig_k, ax_k = plt.subplots(figsize=(4.8, 3.0))
+wins = []
+if len(summary):
     piv = summary.pivot(index="regime", columns="quiver", values="mean")
     err_lo = piv - summary.pivot(index="regime", columns="quiver", values="lo")
     err_hi = summary.pivot(index="regime", columns="quiver", values="hi") - piv
-    piv.plot.bar(ax=axes[0], yerr=np.stack([err_lo.T.values, err_hi.T.values], axis=1), capsize=3, rot=20)
-    axes[0].set_ylabel("mean test ROC-AUC (95 % CI)")
-    axes[0].set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
+    piv.plot.bar(ax=ax, yerr=np.stack([err_lo.T.values, err_hi.T.values], axis=1), capsize=3, rot=20)
+    ax.set_ylabel("mean test ROC-AUC (95 % CI)")
+    ax.set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
+    ax.set_xlabel("")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.grid(axis="x", visible=False)
     for i, (against, d) in enumerate(delta.groupby("against", sort=False)):
         x = np.arange(len(d)) + (i - 0.5) * 0.2
-        axes[1].errorbar(x, d["delta"], yerr=[d["delta"] - d["ci_lo"], d["ci_hi"] - d["delta"]], fmt="o",
-                         capsize=3, label=f"vs quiver of {against}")
-    axes[1].set_xticks(np.arange(len(d)), list(d["regime"]))
-    axes[1].axhline(0, color="k", lw=0.8)
-    axes[1].legend(fontsize=7)
-    axes[1].set_ylabel("quiver+SAE minus baseline quiver")
-    plt.setp(axes[1].get_xticklabels(), rotation=20)
-    plt.tight_layout()
-    plt.show()
+        ax_k.errorbar(x, d["delta"], yerr=[d["delta"] - d["ci_lo"], d["ci_hi"] - d["delta"]], fmt="o",
+                      capsize=3, color=show.PALETTE[i], label=f"vs quiver of {against}")
+    ax_k.set_xticks(np.arange(len(d)), [r.replace("_", " ") for r in d["regime"]])
+    ax_k.axhline(0, color="k", lw=0.8)
+    ax_k.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.2, fontsize=7.5)
+    ax_k.set_ylabel("quiver + SAE − quiver")
+    ax_k.grid(axis="x", visible=False)
+    plt.setp(ax_k.get_xticklabels(), rotation=20)
     strong_d = delta[delta["against"] == "strong baselines"]
     wins = strong_d[(strong_d["ci_lo"] > 0)]["regime"].tolist()
+else:
+    for a in (ax, ax_k):
+        a.text(0.5, 0.5, "no P1 regime results on this profile yet\n(run pages 10-14)", ha="center", va="center",
+               transform=a.transAxes)
+        a.set_axis_off()
+fig.tight_layout()
+fig_k.tight_layout()
+show.figure(fig, "p1_quiver_auc")
+show.figure(fig_k, "p1_quiver_key")
+if len(summary):
     display(Markdown(
         "Regimes where adding SAE probes to the strong quiver helps with a 95 % CI above zero: "
         + (", ".join(wins) if wins else "none") + " (P1: none, against its own baselines)."))
 
 # %% [markdown]
-# ## This page's claims
+# :::{glue:figure} p1_quiver_auc
+# :name: fig-15-auc
+# :alt: Grouped bars per regime of the mean test ROC-AUC of the four quivers (P1's baselines and the strong baselines, each with and without SAE probes), with 95 % CI error bars.
 #
-# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*, under Getting started); the verdict is computed from our CI by the rule named in each line.
+# Mean test AUC of the four quivers per regime, with 95 % CIs. Within a regime, compare each quiver with
+# its "+ SAE" twin; the paired differences are the figure at the top of the page ({numref}`fig-15-key`).
+# :::
 
-# %%
+# %% [markdown]
+# ## This page's claim
+#
+# Recorded with `saeprobe.core.claims.record_claim` for the claims page (*Do the papers hold up here?*,
+# under Getting started); the verdict is computed from our CI by the rule named in the line, for the
+# regime most favourable to SAE probes. It is the box at the top of the page.
+
+# %% tags=["hide-input"]
 sd = delta[delta["against"] == "strong baselines"] if len(delta) else delta
 if len(sd):
     top = sd.sort_values("delta", ascending=False).iloc[0]  # the regime most favourable to SAE probes
@@ -108,6 +161,11 @@ row = claims.record_claim(
     prof, "p1-no-regime-helps", paper="P1", page="15_quiver", rule=rule_q, paper_value=None, ours=ours_q,
     claim="In no regime does adding SAE probes to the quiver of baselines raise mean test AUC" + what + ".")
 display(Markdown(claims.claim_markdown(row)))
+findings = []
+if len(summary):
+    findings.append(f"Regimes where adding SAE probes to the strong quiver helps with a 95 % CI above zero: "
+                    f"{', '.join(wins) if wins else 'none'} of {len(sd)} (P1: none, against its own baselines).")
+show.verdict_box([row], findings=findings)
 
 # %% [markdown]
 # ## Exercises

@@ -13,21 +13,40 @@
 # %% [markdown]
 # # P1's split leaks: how much do duplicate prompts move the numbers?
 #
+# ::::{admonition} At a glance
+# :class: sp-verdict
+#
+# :::{glue:md} verdict_box
+# :format: myst
+#
+# :::
+#
+# :::{glue:figure} p1_leak_key
+# :name: fig-16-key
+# :alt: Per dataset and method, the test AUC on P1's split minus the test AUC on the deduplicated test set, against the share of test rows that deduplication removed, with a line at zero.
+#
+# Per dataset: how much higher a method scores on P1's test set than on the deduplicated one (y), against the share of test rows whose prompt also occurs in training (x).
+# :::
+# ::::
+
+# %% [markdown]
 # P1's datasets contain duplicate prompts, so under P1's split a test prompt often also appears in
 # training (median 17 % of test prompts; > 80 % for some sets, see the data chapter). Here the
 # standard regime is run twice on the same training rows: with P1's test set, and with every test
-# row whose prompt occurs in training removed (`dedup=True`). Same estimators, same seeds.
+# row whose prompt occurs in training removed (`dedup=True`). Same estimators, same seeds. This page
+# tests no claim of the paper; the box at the top reports what it measures.
 
 # %% tags=["parameters"]
 profile = "cpu"
 
-# %%
+# %% tags=["hide-input"]
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, saes
+from saeprobe import load_profile, saes, show
 from saeprobe.core import stats
 from saeprobe.core.cache import results_dir
 from saeprobe.p1 import features as F
@@ -35,10 +54,11 @@ from saeprobe.p1 import quiver as Q
 from saeprobe.p1 import runner
 
 prof = load_profile(profile)
+show.setup(prof)
 names = prof.dataset_names()
 out_dir = results_dir(prof, "p1") / "leakage"  # own tables: do not overwrite 10_standard
 
-# %%
+# %% tags=["hide-input"]
 first = F.main_sae_specs(prof)[:1]
 features = F.load_features(prof, names, saes={s.name: saes.get_sae(prof, s, progress=False) for s in first})
 specs = [{"method": "lr"}] + runner.expand_methods(
@@ -48,12 +68,21 @@ p1_split = runner.run_regime("standard", names, specs, splits=F.regime_splits(pr
 dedup = runner.run_regime("standard", names, specs, splits=F.regime_splits(prof, "standard", features, dedup=True),
                           dedup=True, **kw)
 
+# %% [markdown]
+# ## P1's test set against the deduplicated one
+#
+# Per dataset and method: the test rows of P1's split, how many deduplication removes, and the test AUC
+# on both. The second table pairs the two over datasets: P1's split minus deduplicated, with its 95 %
+# bootstrap CI (a positive difference is what the duplicates add).
+
 # %%
 for df in (p1_split, dedup):
     df["label"] = df.apply(Q.method_label, axis=1)
 both = p1_split.merge(dedup, on=["dataset", "label"], suffixes=("_p1", "_dedup"))
 both["removed"] = both["n_test_p1"] - both["n_test_dedup"]
-display(both[["dataset", "label", "n_test_p1", "removed", "test_auc_p1", "test_auc_dedup"]].round(3))
+display(show.table(both[["dataset", "label", "n_test_p1", "removed", "test_auc_p1", "test_auc_dedup"]],
+                   rename={"label": "method", "n_test_p1": "test rows (P1)", "removed": "removed by dedup",
+                           "test_auc_p1": "test AUC, P1's split", "test_auc_dedup": "test AUC, deduplicated"}))
 rows = []
 for lab, g in both.groupby("label"):
     g = g[g["test_auc_dedup"].notna()]
@@ -62,12 +91,40 @@ for lab, g in both.groupby("label"):
                  "delta": t["mean_diff"], "ci_lo": t["ci_lo"], "ci_hi": t["ci_hi"], "p_wilcoxon": t["p_wilcoxon"],
                  "n": t["n"]})
 leak = pd.DataFrame(rows)
-display(leak.round(4))
+display(show.table(leak, digits=4, rename={"mean_p1": "mean AUC, P1's split", "mean_dedup": "mean AUC, deduplicated",
+                                           "delta": "P1's split − deduplicated", "n": "datasets"}))
 lr_row = leak[leak.method == "lr"].iloc[0]
 glue("p1_leak_lr_delta", float(lr_row["delta"]), display=False)
 display(Markdown(
     f"Logistic regression: P1's split {lr_row['mean_p1']:.3f}, deduplicated {lr_row['mean_dedup']:.3f} "
     f"(difference {lr_row['delta']:+.3f}, 95 % CI [{lr_row['ci_lo']:+.3f}, {lr_row['ci_hi']:+.3f}])."))
+
+# %% tags=["hide-input"]
+# the key figure (in the box at the top) and the box's findings, from the tables above
+fig, ax = plt.subplots(figsize=(4.8, 3.0))
+for lab, g in both.groupby("label"):
+    g = g[g["test_auc_dedup"].notna()]
+    ax.scatter(100 * g["removed"] / g["n_test_p1"], g["test_auc_p1"] - g["test_auc_dedup"], s=22,
+               color=show.color(lab), label=show.method_label(lab), alpha=0.85)
+ax.axhline(0, color="k", lw=0.8)
+ax.set_xlabel("test rows removed by deduplication (%)")
+ax.set_ylabel("test AUC, P1's split − dedup")
+ax.legend()
+fig.tight_layout()
+show.figure(fig, "p1_leak_key")
+lr_both_ = both[both.label == "lr"]
+findings = [f"Deduplication removes {int(lr_both_['removed'].sum())} of {int(lr_both_['n_test_p1'].sum())} test rows "
+            f"({lr_both_['removed'].sum() / max(lr_both_['n_test_p1'].sum(), 1):.0%}) over {len(lr_both_)} datasets; "
+            f"on {int((lr_both_['removed'] > 0).sum())} of them at least one."]
+for _, r in leak.iterrows():
+    ci = f" [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}]" if np.isfinite(r["ci_lo"]) and np.isfinite(r["ci_hi"]) else ""
+    findings.append(f"{show.method_label(r['method'])}: mean test AUC {r['mean_p1']:.3f} on P1's split, "
+                    f"{r['mean_dedup']:.3f} deduplicated (difference {r['delta']:+.3f}{ci}, {int(r['n'])} datasets).")
+show.verdict_box([], findings=findings)
+
+# %% [markdown]
+# {numref}`fig-16-key` (at the top of the page) draws the same pairs per dataset: the farther right, the
+# more of a dataset's test set was also in training.
 
 # %% [markdown]
 # ## Exercises
