@@ -201,7 +201,7 @@ weak = others[others.ce_recovered < 0.70]
 findings.append(f"{len(others) - len(weak)} of {len(others)} other SAEs reach CE recovered 0.70"
                 + (": below it " + ", ".join(f"{show.method_label(n)} ({u}: {c:.2f})" for n, u, c in
                                               zip(weak.name, weak.used_by, weak.ce_recovered))
-                   + " -- the pages that use them say so." if len(weak) else "."))
+                   + " -- a verdict resting on one of them is about an SAE weaker than the papers'." if len(weak) else "."))
 show.verdict_box([], findings=findings)
 display(Markdown(
     f"CE measured on {int(out['n_ce_texts'].min())} held-out texts ({n_tok:,} tokens). "
