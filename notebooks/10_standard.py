@@ -57,7 +57,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import load_profile, show
+from saeprobe import load_profile, saes, show
 from saeprobe.core import claims, stats
 from saeprobe.core.cache import results_dir
 from saeprobe.p1 import features as F
@@ -81,6 +81,14 @@ features = F.load_features(prof, names)
 splits = F.regime_splits(prof, "standard", features)
 display(show.table(pd.DataFrame([{"sae": s.name, "arch": s.arch, "width": s.width} for s in F.main_sae_specs(prof)]),
                    rename={"arch": "architecture"}))
+
+# %% [markdown]
+# **The SAEs these verdicts rest on** (measured as in the SAE chapter, on held-out text; P1's target for
+# its main SAEs is CE loss recovered >= 0.85):
+
+# %% tags=["hide-input"]
+quality_sentence, _ = saes.page_quality(prof, dict(features.saes), target=0.85, what="this page's verdicts")
+display(Markdown(quality_sentence))
 
 
 # %% [markdown]
@@ -359,7 +367,7 @@ ax.grid(axis="y", visible=False)
 ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.2)
 fig.tight_layout()
 show.figure(fig, "p1_std_key")
-show.verdict_box(recorded, findings=[
+show.verdict_box(recorded, findings=[quality_sentence.replace("**", ""), 
     f"The strong quiver picks an SAE probe on {strong['n_sae_chosen']} of {strong['n_cells']} datasets "
     f"(P1's number: 16 of 113); z-scoring LR's features moves its mean test AUC by "
     f"{lr_pair['mean_diff']:+.3f} [{lr_pair['ci_lo']:+.3f}, {lr_pair['ci_hi']:+.3f}]."

@@ -56,7 +56,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from saeprobe import show
+from saeprobe import load_profile, saes, show
 from saeprobe.core import claims
 from saeprobe.p3 import (MOSAIC_PAPER, datasets, grid_configs, mosaic_config_label, paired_ci, run, select, setup,
                          summarize, summary_row)
@@ -75,6 +75,16 @@ display(show.table(S.table.drop(columns=["spec"]).rename(columns={"name": "sae"}
 glue("p3_40_n_datasets", len(names), display=False)
 glue("p3_40_n_multiclass", sum(k == "multiclass" for _, k in names), display=False)
 glue("p3_40_n_binary", sum(k == "binary" for _, k in names), display=False)
+
+# %% [markdown]
+# **The SAEs these verdicts rest on** (measured as in the SAE chapter: CE loss recovered on held-out text,
+# 95 % CI over texts; the book's bar for them is 0.70):
+
+# %% tags=["hide-input"]
+p3_saes = {name: sae for by_name in (S.saes_by_hook or {}).values() for name, sae in by_name.items()}
+# the base profile: P3's row cap must not change the SAE corpus the quality is measured on
+quality_sentence, _ = saes.page_quality(load_profile(profile), p3_saes, model=S.model, what="this page's verdicts")
+display(Markdown(quality_sentence))
 
 # %% [markdown]
 # ## The grid
@@ -309,7 +319,7 @@ if ci_bin is not None and np.isfinite(ci_bin.lo):
 if rank:
     findings.append(f"MOSAIC's configuration ranks {rank} of {len(sae_summ)} SAE configurations here; the best is "
                     f"*{top['config']}* ({float(top['mean']):.3f}).")
-show.verdict_box(recorded, findings=findings)
+show.verdict_box(recorded, findings=findings + [quality_sentence.replace("**", "")])
 
 # %% [markdown]
 # ## Exercises

@@ -297,7 +297,7 @@ glue("lab_verdict", verdict, display=False)
 # Which latents did it choose, and how do they fire on your texts (last token, training and test
 # texts together)?
 
-# %% mystnb={"figure": {"caption": "The SAE probe's chosen latents, one panel each: their activation at the last token on food texts and on the others.", "name": "fig-50-latents"}, "image": {"alt": "Strip plots, one per chosen latent, of the latent's activation on food texts and on other texts."}}
+# %%
 codes = saes.encode(sae, X)                  # sparse [n_texts, d_sae]
 dense = codes[:, sp_probe.latents].toarray()
 y = np.asarray(labels)
@@ -310,6 +310,8 @@ chosen = pd.DataFrame({
     "fires on other": (dense[y == 0] > 0).mean(0),
 })
 display(show.table(chosen, caption="The probe's latents, in the order it chose them"))
+
+# %% mystnb={"figure": {"caption": "The SAE probe's chosen latents, one panel each: their activation at the last token on food texts and on the others.", "name": "fig-50-latents"}, "image": {"alt": "Strip plots, one per chosen latent, of the latent's activation on food texts and on other texts."}}
 n_plot = min(4, len(sp_probe.latents))
 fig, axes = plt.subplots(1, n_plot, figsize=(3 * n_plot, 3), sharey=False, squeeze=False)
 for ax, j in zip(axes[0], range(n_plot)):
@@ -406,7 +408,7 @@ display(show.table(pd.DataFrame(rows)))
 # directions). A latent is **shared** when both matched cosines exceed {glue:text}`lab_thr`. Here
 # the profile's narrowest TopK SAE with two seeds.
 
-# %% mystnb={"figure": {"caption": "Decoder cosine of every latent of one seed with its Hungarian partner in the other seed (grey), the latents your probe chose (red lines) and P2's threshold (dashed).", "name": "fig-50-seeds"}, "image": {"alt": "Histogram of matched decoder cosines between two seeds' latents, with vertical lines at the probe's latents and at the threshold."}}
+# %%
 groups = seeds.seed_groups(saes.sae_specs(prof))
 topk = {g: v for g, v in groups.items() if v[0].arch == "topk" and v[0].layer == prof.main_layer}
 pair_label = min(topk, key=lambda g: topk[g][0].width)
@@ -424,6 +426,8 @@ display(show.table(pd.DataFrame([
     {"seed": spec_a.seed, "SAE": spec_a.name, "test AUC": pa.test_auc, "chosen latents": pa.latents},
     {"seed": spec_b.seed, "SAE": spec_b.name, "test AUC": pb.test_auc, "chosen latents": pb.latents},
 ])))
+
+# %% mystnb={"figure": {"caption": "Decoder cosine of every latent of one seed with its Hungarian partner in the other seed (grey), the latents your probe chose (red lines) and P2's threshold (dashed).", "name": "fig-50-seeds"}, "image": {"alt": "Histogram of matched decoder cosines between two seeds' latents, with vertical lines at the probe's latents and at the threshold."}}
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 cos = res.decoder_cos[np.isfinite(res.decoder_cos)]
 ax.hist(cos, bins=40, range=(-0.2, 1), color="0.6", label="all latents of seed %d" % spec_a.seed)

@@ -31,7 +31,7 @@ from saeprobe.saes.load import (
     validate_folder,
 )
 from saeprobe.saes.metrics import ce_loss_delta, metrics_table, reconstruction_metrics, sae_quality
-from saeprobe.saes.quality import quality, quality_note, quality_table
+from saeprobe.saes.quality import page_quality, quality, quality_note, quality_table
 from saeprobe.saes.specs import SAESpec, sae_specs, select_specs
 from saeprobe.saes.train import get_sae, profile_saes, sae_dir, train_sae
 
@@ -40,6 +40,6 @@ __all__ = [
     "POOL_METHODS", "DiskEncoder", "dense_encode", "encode", "encode_topk", "pool_token_codes",
     "SAEUnavailableOffline", "check_compat", "load_sae", "read_manifest", "sae_identity", "sae_state_equal", "save_sae",
     "split_hub_spec", "validate_folder",
-    "ce_loss_delta", "metrics_table", "reconstruction_metrics", "sae_quality", "quality", "quality_note", "quality_table",
+    "ce_loss_delta", "metrics_table", "reconstruction_metrics", "sae_quality", "page_quality", "quality", "quality_note", "quality_table",
     "SAESpec", "get_sae", "profile_saes", "sae_dir", "sae_specs", "select_specs", "train_sae",
 ]

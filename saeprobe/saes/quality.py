@@ -27,6 +27,8 @@ import torch
 
 from saeprobe.core.cache import atomic_write_json, digest_texts, key_for, results_dir
 from saeprobe.core.config import no_bar
+from saeprobe.core.models import load_profile_model
+from saeprobe.saes.corpus import token_corpus
 from saeprobe.saes.load import sae_identity
 from saeprobe.saes.metrics import loss_tokens, mean_ablation_hook, per_text_ce, splice_hook
 
@@ -156,3 +158,18 @@ def quality_note(table: pd.DataFrame, *, target: float = 0.70, what: str = "this
         return head + f"Every one reaches the book's bar of {target:.2f}."
     return head + (f"**{len(below)} of {len(table)} fall below the bar of {target:.2f}** "
                    f"({', '.join(below.sae)}): the verdicts that rest on them are about SAEs weaker than the papers'.")
+
+
+def page_quality(profile, saes: dict[str, Any], *, model: Any = None, target: float = 0.70,
+                 what: str = "this page's verdicts") -> tuple[str, pd.DataFrame]:
+    """What a page that draws a verdict from ``saes`` (``{name: sae}``) shows about them: the
+    :func:`quality_note` sentence and the :func:`quality_table` rows (cached per SAE, so the SAE
+    chapter and every page share one measurement). Loads the profile's model and the token corpus
+    of the SAEs' hooks (both cached) when ``model`` is None."""
+    if not saes:
+        return quality_note(pd.DataFrame(), target=target, what=what), pd.DataFrame()
+    model = load_profile_model(profile) if model is None else model
+    hooks = sorted({getattr(sae, "saeprobe_manifest", {}).get("hook") or sae.cfg.metadata.hook_name
+                    for sae in saes.values()})
+    table = quality_table(profile, saes, token_corpus(profile, hooks, model, progress=False), model)
+    return quality_note(table, target=target, what=what), table
