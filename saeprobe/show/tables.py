@@ -33,7 +33,7 @@ def _is_missing(v) -> bool:
 
 
 def fmt_number(v, digits: int = 3) -> str:
-    """One rounding rule: integers as integers, |x| >= 1000 with thousands separators and no decimals,
+    """One rounding rule: integers as integers, ``|x| >= 1000`` with thousands separators and no decimals,
     otherwise ``digits`` decimals (a tiny non-zero value in 3 significant digits instead of 0.000)."""
     if _is_missing(v):
         return "—"

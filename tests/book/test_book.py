@@ -48,6 +48,10 @@ def _sync_sources() -> None:
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     shutil.copytree(REPO / "book", WORK / "book", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("_generated", "__pycache__"))
+    # the measured benchmark curves the SAE chapter plots (benchmarks/measured/*.csv: data, not code)
+    shutil.rmtree(WORK / "benchmarks", ignore_errors=True)
+    if (REPO / "benchmarks" / "measured").is_dir():
+        shutil.copytree(REPO / "benchmarks" / "measured", WORK / "benchmarks" / "measured")
     shutil.rmtree(WORK / "notebooks", ignore_errors=True)
     shutil.copytree(REPO / "notebooks", WORK / "notebooks", ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
     # developer knob: SAEPROBE_BOOKTEST_ONLY=00_datasets,01_activations checks a book of just those
@@ -451,7 +455,7 @@ def test_every_figure_has_a_caption_and_alt_text(visited):
     bad = {}
     for page, r in visited.items():
         lay = r["layout"]
-        probs = [f"uncaptioned image {src}" for src in lay["looseImgs"]]
+        probs = [f"uncaptioned image {src}" for src in lay["looseImgs"] if not src.startswith(("_static/", "../_static/", "../../_static/"))]  # theme icons
         for f in lay["figs"]:
             if not f["caption"]:
                 probs.append(f"no caption: {f['src']}")
