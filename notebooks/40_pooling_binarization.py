@@ -248,8 +248,8 @@ key_rows = [(best_lbl, "sae"), (f"SAE sum all L{main} w{int(S.table.width.iloc[0
             (f"hidden mean L{main}", "hidden"), ("TF-IDF", "tfidf")]
 kk = summ.set_index("config")
 key_rows = [(c, f) for c, f in key_rows if c in kk.index]
-fig, ax = plt.subplots()
-sae_color = show.color(S.table.name.iloc[0]) if S.has_saes else show.color("sae")
+fig, ax = plt.subplots(figsize=(4.4, 3.6))  # sits in half of the box
+sae_color = show.color(S.table["name"].iloc[0]) if S.has_saes else show.color("sae")
 for i, (c, f) in enumerate(key_rows):
     m, lo_, hi_ = kk.loc[c, "mean"], kk.loc[c, "lo"], kk.loc[c, "hi"]
     col = {"sae": sae_color, "hidden": show.color("hidden"), "tfidf": show.color("tfidf")}[f]
@@ -258,7 +258,7 @@ ax.axvline(MOSAIC_PAPER["best_macro_f1"], color="grey", ls="--", lw=1, label="MO
 ax.set_yticks(range(len(key_rows)), [c for c, _ in key_rows])
 ax.invert_yaxis()
 ax.set_xlabel("mean test macro F1 over datasets (95 % CI)")
-ax.legend(loc="lower left")
+ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0))
 plt.tight_layout()
 show.figure(fig, "p3_40_key")
 glue("p3_40_seconds", time.perf_counter() - T0, display=False)
