@@ -103,7 +103,7 @@ if not sae.empty:
     sae["form"] = sae.apply(lambda r: f"{r.pooling} {'all' if not r.top_n else 'top' + str(int(r.top_n))}", axis=1)
     sae["bin"] = sae["binarize"].map(lambda b: "raw" if pd.isna(b) else f">{b:g}")
     pivot = sae.pivot_table(index="form", columns=["layer", "bin"], values="test_f1", aggfunc="mean")
-    display(show.table(pivot.set_axis([f"L{lay} {b}" for lay, b in pivot.columns], axis=1),
+    display(show.table(pivot.set_axis([f"L{int(lay)} {b}" for lay, b in pivot.columns], axis=1),
                        caption="Mean test macro F1 by pooled form (rows), layer and binarization (columns)"))
 else:
     display(Markdown("No SAE features in this profile; see the baselines below."))
