@@ -113,7 +113,7 @@ if not sae.empty:
     sae["form"] = sae.apply(lambda r: f"{r.pooling} {'all' if not r.top_n else 'top' + str(int(r.top_n))}", axis=1)
     sae["bin"] = sae["binarize"].map(lambda b: "raw" if pd.isna(b) else f">{b:g}")
     pivot = sae.pivot_table(index="form", columns=["layer", "bin"], values="test_f1", aggfunc="mean")
-    display(show.table(pivot.set_axis([f"L{lay} {b}" for lay, b in pivot.columns], axis=1),
+    display(show.table(pivot.set_axis([f"L{int(lay)} {b}" for lay, b in pivot.columns], axis=1),
                        caption="Mean test macro F1 by pooled form (rows), layer and binarization (columns)"))
 else:
     display(Markdown("No SAE features in this profile; see the baselines below."))
@@ -258,8 +258,8 @@ key_rows = [(best_lbl, "sae"), (f"SAE sum all L{main} w{int(S.table.width.iloc[0
             (f"hidden mean L{main}", "hidden"), ("TF-IDF", "tfidf")]
 kk = summ.set_index("config")
 key_rows = [(c, f) for c, f in key_rows if c in kk.index]
-fig, ax = plt.subplots()
-sae_color = show.color(S.table.name.iloc[0]) if S.has_saes else show.color("sae")
+fig, ax = plt.subplots(figsize=(4.4, 3.6))  # sits in half of the box
+sae_color = show.color(S.table["name"].iloc[0]) if S.has_saes else show.color("sae")
 for i, (c, f) in enumerate(key_rows):
     m, lo_, hi_ = kk.loc[c, "mean"], kk.loc[c, "lo"], kk.loc[c, "hi"]
     col = {"sae": sae_color, "hidden": show.color("hidden"), "tfidf": show.color("tfidf")}[f]
@@ -268,7 +268,7 @@ ax.axvline(MOSAIC_PAPER["best_macro_f1"], color="grey", ls="--", lw=1, label="MO
 ax.set_yticks(range(len(key_rows)), [c for c, _ in key_rows])
 ax.invert_yaxis()
 ax.set_xlabel("mean test macro F1 over datasets (95 % CI)")
-ax.legend(loc="lower left")
+ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0))
 plt.tight_layout()
 show.figure(fig, "p3_40_key")
 glue("p3_40_seconds", time.perf_counter() - T0, display=False)

@@ -87,18 +87,20 @@ display(show.table(summ.sort_values("mean", ascending=False)[["config", "mean", 
 # ## Macro F1 by layer
 #
 # {numref}`fig-41-by-layer` at the top of the page draws the table above against the layer: lines for
-# the SAE feature forms per width (solid: binarized counts, dotted: summed activations; one colour per
-# width) and the hidden-state probes (dashed); the grey band is TF-IDF's CI (it has no layer).
+# the SAE feature forms per width (solid: binarized counts, dotted: summed activations; one colour and
+# marker per width) and the hidden-state probes (dashed; squares: last token, triangles: mean); the
+# grey band is TF-IDF's CI (it has no layer).
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots()
-name_of_width = dict(zip(S.table.width, S.table.name)) if S.has_saes else {}
+fig, ax = plt.subplots(figsize=(4.4, 4.4))  # sits in half of the box: narrower, legend below
+marker = dict(zip(widths, "oDv^<>"))
+name_of_width = dict(zip(S.table.width, S.table["name"])) if S.has_saes else {}
 for (feat, w, pool, b), g in summ[summ.features != "tfidf"].groupby(["features", "width", "pooling", "binarize"],
                                                                       dropna=False):
     g = g.sort_values("layer")
     if feat == "sae":
         lab = f"SAE w{int(w)} {pool}" + ("" if pd.isna(b) else f" >{b:g}")
-        style = "-o" if pool == "count" else ":o"
+        style = ("-" if pool == "count" else ":") + marker.get(w, "o")
         col = show.color(name_of_width.get(w, f"SAE w{int(w)}"))
     else:
         lab, style, col = f"hidden {pool}", "--s" if pool == "last" else "--^", show.color("hidden")
@@ -110,7 +112,7 @@ if len(tf):
 ax.set_xlabel("layer")
 ax.set_ylabel("mean test macro F1")
 ax.set_xticks(s.layers)
-ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
 plt.tight_layout()
 show.figure(fig, "p3_41_by_layer")
 

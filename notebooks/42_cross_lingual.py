@@ -95,22 +95,22 @@ display(show.table(per_ds.sort_values(["dataset", "ood_f1"], ascending=[True, Fa
 agg = sel.groupby("config")[["test_f1", "ood_f1"]].mean().sort_values("ood_f1")
 
 
-def transfer_bars(a, height):
-    fig, ax = plt.subplots(figsize=(6.4, height))
+def transfer_bars(a, width, height):
+    fig, ax = plt.subplots(figsize=(width, height))
     y = np.arange(len(a))
     ax.barh(y - 0.2, a.test_f1, height=0.4, label="English held-out")
     ax.barh(y + 0.2, a.ood_f1, height=0.4, label="translated (zero-shot)")
     ax.set_yticks(y, a.index)
     ax.set_xlabel("macro F1 (mean over datasets)")
     ax.axvline(0.5, color="grey", lw=0.8, ls=":")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     plt.tight_layout()
     return fig
 
 
-show.figure(transfer_bars(agg, 0.3 * len(agg) + 1.2), "p3_42_all")
+show.figure(transfer_bars(agg, 6.4, 0.3 * len(agg) + 1.4), "p3_42_all")
 at_main = [c for c in agg.index if c == "TF-IDF" or f" L{S.main_layer} " in f"{c} "]  # TF-IDF + the main layer
-show.figure(transfer_bars(agg.loc[at_main], min(3.6, 0.4 * len(at_main) + 1.2)), "p3_42_key")
+show.figure(transfer_bars(agg.loc[at_main], 4.2, min(3.8, 0.4 * len(at_main) + 1.4)), "p3_42_key")  # half the box
 
 # %% [markdown]
 # :::{glue:figure} p3_42_all
