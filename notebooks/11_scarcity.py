@@ -58,6 +58,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
+from matplotlib.ticker import FuncFormatter
 from myst_nb import glue
 
 from saeprobe import load_profile, show
@@ -144,7 +145,9 @@ def _draw(ax, cols):
     if regime == "scarcity":
         ax.set_xscale("log")
         ax.minorticks_off()
-    ax.set_xticks(list(curve.index), [f"{x:g}" for x in curve.index])
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    if len(curve.index) <= 6:  # few points: a tick at each
+        ax.set_xticks(list(curve.index), [f"{x:g}" for x in curve.index])
     ax.set_ylabel("mean test ROC-AUC")
 
 
