@@ -25,7 +25,7 @@
 # :name: fig-10-key
 # :alt: Three paired differences in mean test AUC, each with its 95 % CI and P1's number: quiver plus SAE minus quiver, SAE probe at k = 16 minus logistic regression, SAE probe at k = 128 minus logistic regression.
 #
-# This page's three claims: our paired difference over datasets (dot, 95 % CI) beside P1's number (open diamond); left of 0, the SAE side loses.
+# This page's three claims: our paired difference over datasets (blue dot, bar: 95 % CI) beside P1's number (orange open diamond); left of 0, the SAE side loses.
 # :::
 # ::::
 
@@ -50,6 +50,7 @@ profile = "cpu"
 
 # %% tags=["hide-input"]
 import json
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -66,6 +67,7 @@ from saeprobe.p1 import runner
 
 prof = load_profile(profile)
 show.setup(prof)
+warnings.filterwarnings("ignore", message="Downcasting object dtype arrays", category=FutureWarning)
 names = prof.dataset_names()
 out_dir = results_dir(prof, "p1")
 print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, results in {out_dir}")
@@ -194,6 +196,8 @@ for name, g in gains.items():
                   "p_wilcoxon": t["p_wilcoxon"], "SAE chosen": f"{g['n_sae_chosen']} of {g['n_cells']}"})
 display(show.table(pd.DataFrame(qrows), digits=4))
 p1g, strong = gains["P1's baselines"], gains["strong baselines (+ lr_z)"]
+
+# %% tags=["hide-input"]
 glue("p1_std_quiver_base", float(p1g["base"]["test_auc"].mean()), display=False)
 glue("p1_std_quiver_sae", float(p1g["with_sae"]["test_auc"].mean()), display=False)
 glue("p1_std_quiver_n_sae", p1g["n_sae_chosen"], display=False)
@@ -207,13 +211,15 @@ display(Markdown(
     f"{p1g['test']['ci_hi']:+.3f}]; SAE chosen on {p1g['n_sae_chosen']}): the stronger baseline moves the "
     f"verdict by {strong['test']['mean_diff'] - p1g['test']['mean_diff']:+.3f}. (P1, Gemma-2-9B: baseline "
     "quiver 0.940, quiver + SAE 0.937, an SAE chosen on 16 of 113 -- the paper's numbers.)"))
+
+# %% tags=["hide-input"]
 ref = "lr_z" if "lr_z" in set(res.label) else "lr"
 cmp_rows = [Q.compare_methods(res, ref, lab, seed=prof.seed) for lab in sorted(set(res.label)) if lab != ref]
 cmp = pd.concat([c for c in cmp_rows if len(c)], ignore_index=True) if any(len(c) for c in cmp_rows) else pd.DataFrame()
 if len(cmp):
     display(show.table(cmp.drop(columns=[c for c in ("param", "ties") if c in cmp]), digits=4,
                        rename={"a": "method a", "b": "method b", "mean_test_auc_a": "AUC a", "mean_test_auc_b": "AUC b",
-                               "mean_diff": "a − b", "wins": "a wins", "losses": "a loses", "n": "datasets"}))
+                               "mean difference [95 % CI]": "a − b [95 % CI]", "wins": "a wins", "losses": "a loses", "n": "datasets"}))
 
 # %% [markdown]
 # ## Per dataset: SAE probe against logistic regression
@@ -272,6 +278,8 @@ d_auc = ours_lr.test_auc - p1_lr.test_auc
 fid = stats.paired_test(ours_lr.test_auc.to_numpy(), p1_lr.test_auc.to_numpy(), seed=prof.seed)
 close = d_auc.abs() <= 0.002
 n_close = int(close.sum())
+
+# %% tags=["hide-input"]
 glue("p1_std_lr_same_c", same_c, display=False)
 glue("p1_std_lr_vs_p1_mean_diff", float(fid["mean_diff"]), display=False)
 agree = fid["ci_lo"] <= 0 <= fid["ci_hi"]
@@ -346,7 +354,7 @@ display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
 # the key figure (in the box at the top): the three claims, ours with the CI beside P1's number
 short = {"p1-std-quiver": "quiver + SAE − quiver", "p1-std-sae-k16-vs-lr": "SAE k = 16 − LR",
          "p1-std-sae-k128-vs-lr": "SAE k = 128 − LR"}
-fig, ax = plt.subplots(figsize=(4.6, 2.4))
+fig, ax = plt.subplots(figsize=(3.0, 1.8))
 for i, r in enumerate(recorded):
     y = len(recorded) - 1 - i
     ran = not str(r["verdict"]).startswith(claims.NOT_RUN)
@@ -354,17 +362,16 @@ for i, r in enumerate(recorded):
         lo_, hi_ = r.get("ci_lo"), r.get("ci_hi")
         if lo_ is not None and np.isfinite(lo_) and np.isfinite(hi_):
             ax.plot([lo_, hi_], [y, y], color=show.PALETTE[0], lw=2.2, solid_capstyle="butt")
-        ax.plot(r["ours"], y, "o", color=show.PALETTE[0], ms=6, label="this build (95 % CI)" if i == 0 else None)
+        ax.plot(r["ours"], y, "o", color=show.PALETTE[0], ms=6)
     else:
-        ax.text(0, y + 0.18, "not run on this profile", ha="center", va="bottom", fontsize=8, color="#666")
-    ax.plot(r["paper_value"], y, "D", mfc="white", mec=show.PALETTE[1], mew=1.5, ms=6,
-            label="P1's number" if i == 0 else None)
+        ax.annotate("not run here", (r["paper_value"], y), xytext=(8, 0), textcoords="offset points", ha="left",
+                    va="center", fontsize=8, color="#666")
+    ax.plot(r["paper_value"], y, "D", mfc="white", mec=show.PALETTE[1], mew=1.5, ms=6)
 ax.axvline(0, color="k", lw=0.8)
 ax.set_yticks(range(len(recorded)), [short.get(r["id"], r["id"]) for r in recorded][::-1])
 ax.set_ylim(-0.6, len(recorded) - 0.4)
 ax.set_xlabel("difference in mean test AUC")
 ax.grid(axis="y", visible=False)
-ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.2)
 fig.tight_layout()
 show.figure(fig, "p1_std_key")
 show.verdict_box(recorded, findings=[quality_sentence.replace("**", ""), 

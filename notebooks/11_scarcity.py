@@ -51,10 +51,14 @@ profile = "cpu"
 regime = "scarcity"
 
 # %% tags=["hide-input"]
+import textwrap
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
+from matplotlib.ticker import FuncFormatter
 from myst_nb import glue
 
 from saeprobe import load_profile, show
@@ -66,6 +70,7 @@ from saeprobe.p1 import runner
 
 prof = load_profile(profile)
 show.setup(prof)
+warnings.filterwarnings("ignore", message="Downcasting object dtype arrays", category=FutureWarning)
 names = list(prof.ood_datasets) if regime == "ood" else prof.dataset_names()
 out_dir = results_dir(prof, "p1")
 AXIS = {"scarcity": "training rows", "imbalance": "positive fraction", "label_noise": "flipped fraction"}
@@ -111,26 +116,38 @@ if usable:
 
 
 # %% tags=["hide-input"]
+# the quivers are not methods (show.color has no colour for them): greys and a purple none of the methods uses
+QUIVER_COLOURS = {"quiver (P1's baselines)": "#999999", "quiver (strong baselines)": "#444444", "quiver + SAE": "#AA3377"}
+
+
 def _is_quiver(label):
     return str(label).startswith("quiver")
+
+
+def _colour(label):
+    return QUIVER_COLOURS.get(str(label)) or show.color(label)
 
 
 def _draw(ax, cols):
     """One line per column of ``curve`` (a bar per column for OOD), in the book's colours."""
     if regime == "ood" or curve.index.isna().all():
         vals = curve[cols].iloc[0] if len(curve) == 1 else curve[cols].mean()
-        ax.barh(range(len(cols)), vals.values, color=[show.color(c) for c in cols])
-        ax.set_yticks(range(len(cols)), [show.method_label(c) for c in cols])
+        ax.barh(range(len(cols)), vals.values, color=[_colour(c) for c in cols])
+        ax.set_yticks(range(len(cols)), [textwrap.fill(show.method_label(c), 18) for c in cols], fontsize=8)
         ax.set_xlim(max(0.0, float(vals.min()) - 0.1), 1.0)
         ax.set_xlabel("mean test ROC-AUC")
         ax.grid(axis="y", visible=False)
         return
     for col in cols:
         ax.plot(curve.index, curve[col], marker="o" if not _is_quiver(col) else "s",
-                ls="--" if _is_quiver(col) else "-", label=show.method_label(col), color=show.color(col))
+                ls="--" if _is_quiver(col) else "-", label=show.method_label(col), color=_colour(col))
     ax.set_xlabel(axis_name)
     if regime == "scarcity":
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    if len(curve.index) <= 6:  # few points: a tick at each
+        ax.set_xticks(list(curve.index), [f"{x:g}" for x in curve.index])
     ax.set_ylabel("mean test ROC-AUC")
 
 
@@ -170,9 +187,12 @@ if usable:
         rows.append({"param": param, "n_datasets": t["n"], "delta": t["mean_diff"], "ci_lo": t["ci_lo"],
                      "ci_hi": t["ci_hi"], "p_wilcoxon": t["p_wilcoxon"], "sae_chosen": int(g["is_sae"].sum())})
     delta = pd.DataFrame(rows)
-    display(show.table(delta, digits=4, rename={"param": axis_name, "delta": "quiver + SAE − quiver",
+    display(show.table(delta, digits=4, rename={"param": axis_name, "delta [95 % CI]": "quiver + SAE − quiver [95 % CI]",
                                                 "sae_chosen": "SAE chosen"}))
     overall = strong["test"]  # per dataset averaged over the regime's points, then paired over datasets
+
+# %% tags=["hide-input"]
+if usable:
     glue(f"p1_{regime}_delta", overall["mean_diff"], display=False)
     glue(f"p1_{regime}_delta_p1_quiver", p1g["test"]["mean_diff"], display=False)
     glue(f"p1_{regime}_lr_auc", float(res[res.method == "lr"]["test_auc"].mean()), display=False)
@@ -229,15 +249,16 @@ display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
 # %% tags=["hide-input"]
 # the key figure (in the box at the top): the quivers, both LRs and the claim's SAE probe (any SAE probe at k if
 # the claim's k did not run here)
-fig, ax = plt.subplots(figsize=(4.8, 3.0))
+lines = usable and not (regime == "ood" or curve.index.isna().all())  # a line plot (with a legend below it)
+fig, ax = plt.subplots(figsize=(3.0, 3.3) if lines else (3.0, 2.2))
 findings = []
 if usable:
     sae_labs = sorted(c for c in curve.columns if str(c).startswith("sae:"))
     key_sae = labs[:1] or [c for c in sae_labs if c.endswith(f":k={k_claim}")][:1] or sae_labs[:1]
     key_cols = [c for c in ("lr", "lr_z", *key_sae, "quiver (strong baselines)", "quiver + SAE") if c in curve.columns]
     _draw(ax, key_cols)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7.5)
+    if lines:
+        fig.legend(*ax.get_legend_handles_labels(), loc="lower left", bbox_to_anchor=(0.02, 0.0), fontsize=7)
     findings.append(f"An SAE probe is picked in {strong['n_sae_chosen']} of {strong['n_cells']} (dataset, point) "
                     f"cells by the quiver with SAE probes; against P1's own baselines quiver + SAE − quiver is "
                     f"{p1g['test']['mean_diff']:+.3f} [{p1g['test']['ci_lo']:+.3f}, {p1g['test']['ci_hi']:+.3f}].")
@@ -245,7 +266,7 @@ else:
     ax.text(0.5, 0.5, f"no dataset of profile {prof.name}\nis large enough for this regime", ha="center",
             va="center", transform=ax.transAxes)
     ax.set_axis_off()
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0.29, 1, 1) if lines else None)
 show.figure(fig, "p1_regime_key")
 show.verdict_box(recorded, findings=findings)
 

@@ -89,19 +89,31 @@ for regime, df in tables.items():
         glue(f"p1_quiver_delta_{regime}{suffix}", t["mean_diff"], display=False)
 summary, delta = pd.DataFrame(rows), pd.DataFrame(deltas)
 if len(summary):
-    display(show.table(summary, rename={"mean": "mean test AUC", "n": "datasets"}))
-    display(show.table(delta, digits=4, rename={"against": "quiver of", "delta": "quiver + SAE − quiver",
+    # one row per regime, one column per quiver (mean test AUC [95 % CI])
+    wide = pd.DataFrame({"regime": list(dict.fromkeys(summary["regime"]))})
+    for q in dict.fromkeys(summary["quiver"]):
+        part = summary[summary["quiver"] == q].set_index("regime")
+        short_q = q.replace("quiver (", "").replace(")", "")  # "P1's baselines + SAE"
+        for col, suffix in (("mean", ""), ("lo", "_lo"), ("hi", "_hi")):
+            wide[short_q + suffix] = wide["regime"].map(part[col])
+    display(show.table(wide, caption="Mean test AUC [95 % CI] of the quiver of ..."))
+    display(show.table(delta, digits=4, rename={"against": "quiver of", "delta [95 % CI]": "quiver + SAE − quiver [95 % CI]",
                                                 "share_sae_chosen": "share SAE chosen"}))
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
-fig_k, ax_k = plt.subplots(figsize=(4.8, 3.0))
+fig_k, ax_k = plt.subplots(figsize=(3.0, 2.2))
 wins = []
 if len(summary):
-    piv = summary.pivot(index="regime", columns="quiver", values="mean")
-    err_lo = piv - summary.pivot(index="regime", columns="quiver", values="lo")
-    err_hi = summary.pivot(index="regime", columns="quiver", values="hi") - piv
-    piv.plot.bar(ax=ax, yerr=np.stack([err_lo.T.values, err_hi.T.values], axis=1), capsize=3, rot=20)
+    order = list(dict.fromkeys(summary["regime"]))  # the regimes in the book's order
+    piv = summary.pivot(index="regime", columns="quiver", values="mean").reindex(order)
+    err_lo = piv - summary.pivot(index="regime", columns="quiver", values="lo").reindex(order)
+    err_hi = summary.pivot(index="regime", columns="quiver", values="hi").reindex(order) - piv
+    # the quivers are not methods (show.color has none for them): greys and purples none of the methods uses
+    quiver_colours = {"quiver (P1's baselines)": "#999999", "quiver (P1's baselines) + SAE": "#CC99BB",
+                      "quiver (strong baselines)": "#444444", "quiver (strong baselines) + SAE": "#AA3377"}
+    piv.plot.bar(ax=ax, yerr=np.stack([err_lo.T.values, err_hi.T.values], axis=1), capsize=3, rot=20,
+                 color=[quiver_colours.get(c, show.color(c)) for c in piv.columns])
     ax.set_ylabel("mean test ROC-AUC (95 % CI)")
     ax.set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
     ax.set_xlabel("")
@@ -113,7 +125,7 @@ if len(summary):
                       capsize=3, color=show.PALETTE[i], label=f"vs quiver of {against}")
     ax_k.set_xticks(np.arange(len(d)), [r.replace("_", " ") for r in d["regime"]])
     ax_k.axhline(0, color="k", lw=0.8)
-    ax_k.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.2, fontsize=7.5)
+    ax_k.legend(loc="lower left", bbox_to_anchor=(0, 1.0), borderaxespad=0.2, fontsize=7)
     ax_k.set_ylabel("quiver + SAE − quiver")
     ax_k.grid(axis="x", visible=False)
     plt.setp(ax_k.get_xticklabels(), rotation=20)

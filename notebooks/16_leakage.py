@@ -92,7 +92,8 @@ for lab, g in both.groupby("label"):
                  "n": t["n"]})
 leak = pd.DataFrame(rows)
 display(show.table(leak, digits=4, rename={"mean_p1": "mean AUC, P1's split", "mean_dedup": "mean AUC, deduplicated",
-                                           "delta": "P1's split − deduplicated", "n": "datasets"}))
+                                           "delta [95 % CI]": "P1's split − deduplicated [95 % CI]",
+                                           "n": "datasets"}))
 lr_row = leak[leak.method == "lr"].iloc[0]
 glue("p1_leak_lr_delta", float(lr_row["delta"]), display=False)
 display(Markdown(
@@ -101,21 +102,22 @@ display(Markdown(
 
 # %% tags=["hide-input"]
 # the key figure (in the box at the top) and the box's findings, from the tables above
-fig, ax = plt.subplots(figsize=(4.8, 3.0))
-for lab, g in both.groupby("label"):
+fig, ax = plt.subplots(figsize=(3.0, 2.1))
+for i, (lab, g) in enumerate(both.groupby("label")):
     g = g[g["test_auc_dedup"].notna()]
-    ax.scatter(100 * g["removed"] / g["n_test_p1"], g["test_auc_p1"] - g["test_auc_dedup"], s=22,
-               color=show.color(lab), label=show.method_label(lab), alpha=0.85)
+    ax.scatter(100 * g["removed"] / g["n_test_p1"], g["test_auc_p1"] - g["test_auc_dedup"], s=28 if i else 18,
+               marker="os^v"[i % 4], facecolors="none" if i else show.color(lab), edgecolors=show.color(lab),
+               linewidths=1.2, label=show.method_label(lab))
 ax.axhline(0, color="k", lw=0.8)
 ax.set_xlabel("test rows removed by deduplication (%)")
 ax.set_ylabel("test AUC, P1's split − dedup")
-ax.legend()
+ax.legend(fontsize=7)
 fig.tight_layout()
 show.figure(fig, "p1_leak_key")
 lr_both_ = both[both.label == "lr"]
 findings = [f"Deduplication removes {int(lr_both_['removed'].sum())} of {int(lr_both_['n_test_p1'].sum())} test rows "
             f"({lr_both_['removed'].sum() / max(lr_both_['n_test_p1'].sum(), 1):.0%}) over {len(lr_both_)} datasets; "
-            f"on {int((lr_both_['removed'] > 0).sum())} of them at least one."]
+            f"{int((lr_both_['removed'] > 0).sum())} of them lose at least one test row."]
 for _, r in leak.iterrows():
     ci = f" [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}]" if np.isfinite(r["ci_lo"]) and np.isfinite(r["ci_hi"]) else ""
     findings.append(f"{show.method_label(r['method'])}: mean test AUC {r['mean_p1']:.3f} on P1's split, "
