@@ -624,8 +624,7 @@ pc = D.P1_COLA["acc_disputed_vs_ensemble"]  # P1's accuracies on the 220 dispute
 recorded = [claims.record_claim(
     prof, "p1-cola-sae-vs-lr", paper="P1", page="18_dataset_debugging", rule=claims.direction(+1),
     claim="On the CoLA sentences whose label the LLM judges dispute, the SAE probe (k = 128) agrees with the judges "
-          "more often than the logistic-regression probe (SAE minus LR accuracy against the judges; ours: the LR "
-          "that fits the original labels best).",
+          "more often than the LR probe (SAE minus LR accuracy against the judges; ours: the better-fitting LR).",
     paper_value=round(pc["sae_k128"] - pc["baseline"], 3), ours=diff, ci_lo=lo, ci_hi=hi)]  # P1's: 0.564 - 0.459
 for key, r, route in (("sae-latents", pooled, "the SAE latents the probe relies on fire"),
                       ("dense-direction", dense_row, "the dense LR direction projects highest")):
@@ -633,8 +632,8 @@ for key, r, route in (("sae-latents", pooled, "the SAE latents the probe relies 
         # P1 reports no number here (a qualitative finding: its latents flag punctuation / periods, its dense
         # direction tops at `!).`, `”.`, `.”`, `."`): paper_value None
         prof, f"p1-art-{key}-punctuation", paper="P1", page="18_dataset_debugging", rule=claims.direction(+1),
-        claim=f"In AI-vs-human text ({p1.artifact_dataset}) {route} on punctuation (share of punctuation among "
-              "the top held-out tokens minus the corpus base rate).",
+        claim=f"AI-vs-human text: {route} on punctuation (punctuation share of the top held-out tokens minus the "
+              "corpus base rate).",
         paper_value=None, ours=float(r.punct_share) - base["share"], ci_lo=float(r.lo) - base["share"],
         ci_hi=float(r.hi) - base["share"]))
 display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))
