@@ -100,7 +100,7 @@ per_ds = pd.DataFrame([{"dataset": r["dataset"], "train rows": r["n_train"], "te
                         "tokens (non-BOS)": r["n_tokens"], "seconds (when computed)": round(r["seconds"], 1),
                         "attention probe s": round(r["methods"]["attention"].get("seconds", np.nan), 1)}
                        for r in results])
-display(show.table(per_ds))
+display(show.table(per_ds, digits=1))
 glue("p1_mt_n_tokens", int(per_ds["tokens (non-BOS)"].sum()), display=False)
 glue("p1_mt_peak_rss_gb", peak_gb, display=False)
 glue("p1_mt_wall_s", wall, display=False)
@@ -126,7 +126,8 @@ for m in summ.method:
     if m.startswith("sae_"):
         kind, sname = m.split(":", 1)
         pool = "max" if "max" in kind else "mean"
-        labels[m] = f"SAE {pool}-pool{' binarised' if kind.endswith('_bin') else ''} ({sname})"
+        labels[m] = (f"SAE {pool}-pool{' binarised' if kind.endswith('_bin') else ''} "
+                     f"({show.method_label(sname).removeprefix('SAE ')})")
 summ.insert(0, "label", summ.method.map(labels))
 display(show.table(summ.drop(columns="method"), rename={"paper": "P1 (paper)"}))
 short = {"attention": "attention", "lr": "lr", "lr_z": "lr_z", "quiver": "quiver", "concat_pca": "concat_pca",

@@ -277,7 +277,7 @@ if ACTIVE:
         f"No SAE architecture's probe beats the strong baseline quiver (the best of the {len(t)} architectures at "
         f"k = {k_top}, here {top['architecture']}, minus the quiver, mean test AUC).")
     best_ours = dict(ours=float(top["diff"]), ci_lo=float(top["diff_lo"]), ci_hi=float(top["diff_hi"]))
-    recon_rule = claims.not_run(f"no CI: a rank correlation over {len(t)} architectures (see the Verdict section)")
+    recon_rule = claims.not_run(f"no CI: a rank correlation over {len(t)} architectures - see the Verdict section")
 else:
     why = f"profile {prof.name} compares no architectures (p1.architectures.saes empty or hub SAEs)"
     best_rule, recon_rule, best_ours = claims.not_run(why), claims.not_run(why), {}
