@@ -22,9 +22,9 @@
 #
 # :::{glue:figure} p1_mt_auc_fig
 # :name: fig-17-auc
-# :alt: Left, bars of mean test AUC per method with 95 % CIs and P1's values as crosses; right, per-dataset test AUC of the attention and last-token probes against the SAE max-pool probe, with the diagonal.
+# :alt: Bars of mean test AUC per method (attention probe, last-token probes, quiver, concat-PCA, SAE max- and mean-pooling) with 95 % CIs, and P1's values as crosses.
 #
-# Mean test AUC per method (bars, 95 % CI; crosses: P1's numbers on Gemma-2-9B) and, per dataset, the non-SAE probes against SAE max-pooling (points above the diagonal: the non-SAE probe wins).
+# Mean test AUC per method over the datasets (bars, 95 % CI); crosses: P1's numbers (Gemma-2-9B).
 # :::
 # ::::
 
@@ -100,7 +100,7 @@ per_ds = pd.DataFrame([{"dataset": r["dataset"], "train rows": r["n_train"], "te
                         "tokens (non-BOS)": r["n_tokens"], "seconds (when computed)": round(r["seconds"], 1),
                         "attention probe s": round(r["methods"]["attention"].get("seconds", np.nan), 1)}
                        for r in results])
-display(show.table(per_ds))
+display(show.table(per_ds, digits=1))
 glue("p1_mt_n_tokens", int(per_ds["tokens (non-BOS)"].sum()), display=False)
 glue("p1_mt_peak_rss_gb", peak_gb, display=False)
 glue("p1_mt_wall_s", wall, display=False)
@@ -126,7 +126,8 @@ for m in summ.method:
     if m.startswith("sae_"):
         kind, sname = m.split(":", 1)
         pool = "max" if "max" in kind else "mean"
-        labels[m] = f"SAE {pool}-pool{' binarised' if kind.endswith('_bin') else ''} ({sname})"
+        labels[m] = (f"SAE {pool}-pool{' binarised' if kind.endswith('_bin') else ''} "
+                     f"({show.method_label(sname).removeprefix('SAE ')})")
 summ.insert(0, "label", summ.method.map(labels))
 display(show.table(summ.drop(columns="method"), rename={"paper": "P1 (paper)"}))
 short = {"attention": "attention", "lr": "lr", "lr_z": "lr_z", "quiver": "quiver", "concat_pca": "concat_pca",
@@ -138,33 +139,45 @@ for _, r in summ.iterrows():
 # %% tags=["hide-input"]
 from matplotlib.patches import Patch
 
-fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
+fig, ax0 = plt.subplots(figsize=(6.4, 4.4))
 s = summ[summ.method.isin(short)].reset_index(drop=True)
 x = np.arange(len(s))
 bar_colors = [show.color(f"sae:{main_sae}" if m.startswith("sae_") else m) for m in s.method]
-axes[0].bar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], capsize=3, color=bar_colors)
-axes[0].scatter(x, s["paper"], marker="x", color="k", zorder=3, s=50)
-axes[0].set_xticks(x, s["label"], rotation=35, ha="right", fontsize=8)
-axes[0].set_ylabel("mean test ROC-AUC")
-axes[0].set_ylim(max(0.0, float(np.nanmin(np.r_[s["lo"], s["paper"]])) - 0.05), 1.0)
-axes[0].legend(handles=[Patch(facecolor="0.75", label=f"ours ({prof.model}, layer {prof.main_layer}, {len(names)} datasets; 95 % CI)"),
-                        plt.Line2D([], [], marker="x", color="k", ls="", label=f"P1 (paper: Gemma-2-9B L20, {R.P1_N_DATASETS} datasets)")],
-               loc="lower left")
-w = R.wide(df)
-axes[1].scatter(w[sae_methods[0]], w["attention"], label=show.method_label("attention"), color=show.color("attention"))
-axes[1].scatter(w[sae_methods[0]], w["lr"], label="last-token LR", color=show.color("lr"), marker="s")
-lim = [float(np.nanmin(w[[sae_methods[0], "attention", "lr"]].to_numpy())) - 0.02, 1.0]
-axes[1].plot(lim, lim, color="grey", lw=0.8, ls=":")
-axes[1].set_xlabel(f"SAE max-pool ({show.method_label(main_sae)}) test AUC")
-axes[1].set_ylabel("non-SAE probe test AUC")
-axes[1].legend()
+ax0.bar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], capsize=3, color=bar_colors)
+ax0.scatter(x, s["paper"], marker="x", color="k", zorder=3, s=50)
+ax0.set_xticks(x, s["label"], rotation=35, ha="right", fontsize=8)
+ax0.set_ylabel("mean test ROC-AUC")
+ax0.set_ylim(max(0.0, float(np.nanmin(np.r_[s["lo"], s["paper"]])) - 0.05), 1.0)
+ax0.legend(handles=[Patch(facecolor="0.75", label=f"ours ({prof.model}, layer {prof.main_layer}, {len(names)} datasets; 95 % CI)"),
+                    plt.Line2D([], [], marker="x", color="k", ls="", label=f"P1 (paper: Gemma-2-9B L20, {R.P1_N_DATASETS} datasets)")],
+           loc="lower left", bbox_to_anchor=(0, 1.0))
 plt.tight_layout()
 show.figure(fig, "p1_mt_auc_fig")
 
+fig, ax1 = plt.subplots(figsize=(5.2, 3.8))
+w = R.wide(df)
+ax1.scatter(w[sae_methods[0]], w["attention"], label=show.method_label("attention"), color=show.color("attention"))
+ax1.scatter(w[sae_methods[0]], w["lr"], label="last-token LR", color=show.color("lr"), marker="s")
+lim = [float(np.nanmin(w[[sae_methods[0], "attention", "lr"]].to_numpy())) - 0.02, 1.0]
+ax1.plot(lim, lim, color="grey", lw=0.8, ls=":")
+ax1.set_xlabel(f"SAE max-pool ({show.method_label(main_sae)}) test AUC")
+ax1.set_ylabel("non-SAE probe test AUC")
+ax1.legend()
+plt.tight_layout()
+show.figure(fig, "p1_mt_scatter_fig")
+
 # %% [markdown]
-# The table above and {numref}`fig-17-auc` (at the top of the page) show the same means: the bars are ours
-# with their 95 % CIs over datasets, the crosses P1's (the paper's numbers, another model). On the right, one
-# point per dataset: above the dotted diagonal the non-SAE probe beats SAE max-pooling on that dataset.
+# {numref}`fig-17-auc` (at the top of the page) draws the table above: the bars are ours with their 95 % CIs
+# over datasets, the crosses P1's (the paper's numbers, another model). {numref}`fig-17-scatter` shows the
+# datasets one by one.
+
+# %% [markdown]
+# :::{glue:figure} p1_mt_scatter_fig
+# :name: fig-17-scatter
+# :alt: One point per dataset: the test AUC of the attention probe and of the last-token LR against that of the SAE max-pool probe, with the diagonal dotted.
+#
+# Per dataset, the non-SAE probes against SAE max-pooling: above the dotted diagonal the non-SAE probe wins that dataset.
+# :::
 
 # %% [markdown]
 # ## The illusion and the fair comparison
@@ -218,8 +231,8 @@ P = R.P1_MULTI_TOKEN  # P1's mean test AUCs (the paper's: Gemma-2-9B L20, 46 dat
 recorded = [
     claims.record_claim(
         prof, "p1-mt-sae-max-vs-last-token", paper="P1", page="17_multi_token", rule=claims.direction(-1),
-        claim="SAE latents max-pooled over tokens score below the last-token probe on average, although they win "
-              "some datasets (SAE max-pool minus last-token LR, mean test AUC).",
+        claim="SAE latents max-pooled over tokens score below the last-token probe (SAE max-pool minus "
+              "last-token LR, mean test AUC).",
         paper_value=round(P["sae_max"] - P["last_token"], 3), ours=tests["illusion"]),  # P1's: 0.924 - 0.934
     claims.record_claim(
         prof, "p1-mt-sae-max-bin-vs-last-token", paper="P1", page="17_multi_token", rule=claims.direction(-1),
@@ -228,7 +241,7 @@ recorded = [
         paper_value=round(P["sae_max_bin"] - P["last_token"], 3), ours=tests["illusion_bin"]),  # P1's: 0.908 - 0.934
     claims.record_claim(
         prof, "p1-mt-attention-vs-sae-max", paper="P1", page="17_multi_token", rule=claims.direction(+1),
-        claim="The non-SAE multi-token probe (attention probe) scores above SAE max-pooling (attention minus "
+        claim="The attention probe (non-SAE, multi-token) scores above SAE max-pooling (attention minus "
               "SAE max-pool, mean test AUC).",
         paper_value=round(P["attention"] - P["sae_max"], 3), ours=tests["attention"]),  # P1's: 0.940 - 0.924
 ]

@@ -116,7 +116,10 @@ p1_names = {"LR (P1's)": "baseline", f"SAE probe, k = 128 ({spec.name})": "sae_k
             "single SAE latent (k = 1)": "single_latent"}
 scores["P1: acc on disputed vs judges"] = [paper["acc_disputed_vs_ensemble"].get(p1_names.get(n, ""), np.nan)
                                           for n in scores.probe]
-display(show.table(scores))
+display(show.table(scores, rename={"acc_original": "acc. vs original", "acc_ensemble": "acc. vs judges",
+                                   "acc_disputed_vs_ensemble": "disputed: acc. vs judges",
+                                   "auc_disputed_vs_ensemble": "disputed: AUC vs judges",
+                                   "P1: acc on disputed vs judges": "P1 (paper): disputed acc."}))
 lat = int(probes["single SAE latent (k = 1)"][0].latents_[0])
 glue("p1_cola_single_latent", lat, display=False)
 for _, r in scores.iterrows():
@@ -125,7 +128,7 @@ for _, r in scores.iterrows():
     glue(f"p1_cola_{key}_acc_original", float(r.acc_original), display=False)
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(7.5, 3.4))
+fig, ax = plt.subplots(figsize=(6.4, 4.0))
 metrics = ["acc_original", "acc_ensemble", "acc_disputed_vs_ensemble"]
 x = np.arange(len(metrics))
 probe_color = {"LR (P1's)": show.color("lr"), "LR, z-scored": show.color("lr_z"),
@@ -139,7 +142,7 @@ ax.scatter(x[2] + (np.arange(4) - 1.5) * 0.2, scores["P1: acc on disputed vs jud
 ax.set_xticks(x, ["vs original labels", "vs judges' majority", "disputed only, vs judges"])
 ax.set_ylabel("accuracy")
 ax.axhline(0.5, color="grey", lw=0.6, ls=":")
-ax.legend(fontsize=7, loc="lower left")
+ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
 plt.tight_layout()
 show.figure(fig, "p1_cola_acc_fig")
 
@@ -318,7 +321,7 @@ display(Markdown(
     + ", ".join(f"`{t}`" for t in AR.P1_ARTIFACT["dense_top_tokens"])
     + " (our corpus drops BOS, so `<bos>` cannot appear)."))
 display(show.table(dctx[["rank", "score", "token", "context"]], digits=2))
-display(show.table(tmeans.head(15), digits=2))
+display(show.table(tmeans.head(15).astype({"token_id": str}), digits=2))
 
 # %% [markdown]
 # ### Is punctuation over-represented where they fire?
@@ -477,7 +480,8 @@ show_cols = ["latent", "rank", "coef", "auc_id", "auc_ood", "freq_id", "freq_ood
 for name, out in res.items():
     n_tr, n_te, n_od = out["n"]
     display(Markdown(f"**`{name}`** ({n_tr} train / {n_te} ID test / {n_od} OOD rows)"))
-    display(show.table(out["latents"][show_cols], rename={f"prune_step_{p1.spurious_proxy}": f"pruning step ({p1.spurious_proxy})"}))
+    display(show.table(out["latents"][show_cols], rename={f"prune_step_{p1.spurious_proxy}": f"pruning step ({p1.spurious_proxy})",
+                                                         "auc_id": "AUC ID", "freq_id": "freq ID"}))
 
 # %% tags=["hide-input"]
 all_lat = pd.concat([o["latents"].assign(dataset=n) for n, o in res.items()], ignore_index=True)
@@ -624,8 +628,7 @@ pc = D.P1_COLA["acc_disputed_vs_ensemble"]  # P1's accuracies on the 220 dispute
 recorded = [claims.record_claim(
     prof, "p1-cola-sae-vs-lr", paper="P1", page="18_dataset_debugging", rule=claims.direction(+1),
     claim="On the CoLA sentences whose label the LLM judges dispute, the SAE probe (k = 128) agrees with the judges "
-          "more often than the logistic-regression probe (SAE minus LR accuracy against the judges; ours: the LR "
-          "that fits the original labels best).",
+          "more often than the LR probe (SAE minus LR accuracy against the judges; ours: the better-fitting LR).",
     paper_value=round(pc["sae_k128"] - pc["baseline"], 3), ours=diff, ci_lo=lo, ci_hi=hi)]  # P1's: 0.564 - 0.459
 for key, r, route in (("sae-latents", pooled, "the SAE latents the probe relies on fire"),
                       ("dense-direction", dense_row, "the dense LR direction projects highest")):
@@ -633,8 +636,8 @@ for key, r, route in (("sae-latents", pooled, "the SAE latents the probe relies 
         # P1 reports no number here (a qualitative finding: its latents flag punctuation / periods, its dense
         # direction tops at `!).`, `”.`, `.”`, `."`): paper_value None
         prof, f"p1-art-{key}-punctuation", paper="P1", page="18_dataset_debugging", rule=claims.direction(+1),
-        claim=f"In AI-vs-human text ({p1.artifact_dataset}) {route} on punctuation (share of punctuation among "
-              "the top held-out tokens minus the corpus base rate).",
+        claim=f"AI-vs-human text: {route} on punctuation (punctuation share of the top held-out tokens minus the "
+              "corpus base rate).",
         paper_value=None, ours=float(r.punct_share) - base["share"], ci_lo=float(r.lo) - base["share"],
         ci_hi=float(r.hi) - base["share"]))
 display(Markdown("\n\n".join(claims.claim_markdown(r) for r in recorded)))

@@ -22,9 +22,9 @@
 #
 # :::{glue:figure} p1_arch_fig
 # :name: fig-19-arch
-# :alt: Three panels per SAE architecture: the SAE probe's mean test AUC with the strong quiver as a grey band, its win and loss rates against the quiver, and its AUC gap to the quiver against the CE loss it recovers.
+# :alt: Bars of each SAE architecture's win rate against the strong baseline quiver with 95 % CIs, and its loss rate as a black dash.
 #
-# Each architecture's SAE probe: mean test AUC against the strong quiver (left), win and loss rates (middle), and whether better reconstruction (CE loss recovered) goes with a smaller gap to the quiver (right); bars and whiskers are 95 % CIs over datasets.
+# Win rate (bars, 95 % CI over datasets) and loss rate (black dashes) of each architecture's SAE probe against the strong baseline quiver.
 # :::
 # ::::
 
@@ -158,58 +158,75 @@ if ACTIVE:
             glue(f"p1_arch_{r['arch']}_k{r['k']}_{col}", float(r[col]), display=False)
 
 # %% [markdown]
-# ## Figure: probe AUC, win rates and quality per architecture
+# ## Figures: win rates, probe AUC and quality per architecture
 #
-# {numref}`fig-19-arch` (at the top of the page) draws the table above, one colour per architecture (marker
-# shape: k): the probe's mean test AUC against the strong quiver's band, its win rate (bars) and loss rate
-# (black dashes), and its gap to the quiver against the CE loss its SAE recovers.
+# {numref}`fig-19-arch` (at the top of the page) draws the win and loss rates of the table above, one colour
+# per architecture; {numref}`fig-19-auc` the probe's mean test AUC against the strong quiver's band, and its gap
+# to the quiver against the CE loss its SAE recovers (marker shape: k).
 
 # %% tags=["hide-input"]
 if ACTIVE:
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
     order = [label[n] for n in arch_saes]
     arch_color = [show.color(n) for n in arch_saes]
     markers = dict(zip(cfg.ks, "os^Dv"))
     x = np.arange(len(order))
     width = 0.8 / len(cfg.ks)
+    k_handles = [plt.Line2D([], [], marker=markers[k], color="0.3", ls="", label=f"SAE probe, k = {k}") for k in cfg.ks]
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for i, k in enumerate(cfg.ks):
+        g = arch_tab[arch_tab.k == k].set_index("architecture").loc[order]
+        off = (i - (len(cfg.ks) - 1) / 2) * width
+        ax.bar(x + off, g.win, width * 0.9, yerr=[g.win - g.win_lo, g.win_hi - g.win], capsize=3, color=arch_color,
+               hatch=None if i == 0 else "//", edgecolor="white", label=f"win rate, k = {k}")
+        ax.scatter(x + off, g.loss, marker="_", s=200, color="k", zorder=3, label="loss rate" if i == 0 else None)
+    ax.set_ylabel(f"share of datasets (margin {cfg.margin:g})")
+    ax.set_xticks(x)
+    ax.set_xticklabels(order, rotation=20, ha="right")
+    ax.set_title("win rate vs the strong quiver")
+    ax.legend()
+    plt.tight_layout()
+    show.figure(fig, "p1_arch_fig")
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
     for i, k in enumerate(cfg.ks):
         g = arch_tab[arch_tab.k == k].set_index("architecture").loc[order]
         off = (i - (len(cfg.ks) - 1) / 2) * width
         for j, c in enumerate(arch_color):
             axes[0].errorbar(x[j] + off, g.mean_auc.iloc[j], yerr=[[g.mean_auc.iloc[j] - g.auc_lo.iloc[j]],
                              [g.auc_hi.iloc[j] - g.mean_auc.iloc[j]]], fmt=markers[k], capsize=3, color=c)
-            axes[2].errorbar(g["CE recovered"].iloc[j], g["diff"].iloc[j], yerr=[[g["diff"].iloc[j] - g.diff_lo.iloc[j]],
+            axes[1].errorbar(g["CE recovered"].iloc[j], g["diff"].iloc[j], yerr=[[g["diff"].iloc[j] - g.diff_lo.iloc[j]],
                              [g.diff_hi.iloc[j] - g["diff"].iloc[j]]], fmt=markers[k], capsize=3, color=c)
-        axes[1].bar(x + off, g.win, width * 0.9, yerr=[g.win - g.win_lo, g.win_hi - g.win], capsize=3, color=arch_color,
-                    hatch=None if i == 0 else "//", edgecolor="white")
-        axes[1].scatter(x + off, g.loss, marker="_", s=200, color="k", zorder=3, label="loss rate" if i == 0 else None)
     axes[0].axhspan(q_ci.lo, q_ci.hi, color="grey", alpha=0.25, label="strong quiver (95 % CI)")
     axes[0].axhline(q_ci.mean, color="k", lw=0.8)
     axes[0].set_ylabel("mean test ROC-AUC")
-    axes[1].set_ylabel(f"share of datasets (margin {cfg.margin:g})")
-    for ax in axes[:2]:
-        ax.set_xticks(x)
-        ax.set_xticklabels(order, rotation=20, ha="right", fontsize=8)
+    axes[0].set_xticks(x)
+    axes[0].set_xticklabels(order, rotation=20, ha="right")
     for n, (a, c) in zip(order, arch_tab[arch_tab.k == cfg.ks[-1]].set_index("architecture").loc[order, ["diff", "CE recovered"]].values):
-        axes[2].annotate(n, (c, a), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    axes[2].axhline(0, color="k", lw=0.8)
-    axes[2].set_xlabel("CE loss recovered (held-out)")
-    axes[2].set_ylabel("SAE probe minus strong quiver (AUC)")
-    k_handles = [plt.Line2D([], [], marker=markers[k], color="0.3", ls="", label=f"SAE probe, k = {k}") for k in cfg.ks]
+        axes[1].annotate(n, (c, a), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set_xlabel("CE loss recovered (held-out)")
+    axes[1].set_ylabel("SAE probe minus strong quiver (AUC)")
     axes[0].legend(handles=k_handles + axes[0].get_legend_handles_labels()[0])
-    axes[1].legend()
-    if len(cfg.ks) > 1:
-        axes[2].legend(handles=k_handles)
     axes[0].set_title("probe AUC")
-    axes[1].set_title("win rate vs the strong quiver")
-    axes[2].set_title("quality vs probe gap")
+    axes[1].set_title("quality vs probe gap")
     plt.tight_layout()
-else:  # the box names this figure on every profile: say what was (not) measured
-    fig, ax = plt.subplots(figsize=(6.4, 1.2))
-    ax.axis("off")
-    ax.text(0.5, 0.5, f"Profile {prof.name}: no architectures compared (p1.architectures.saes empty or hub SAEs)",
-            ha="center", va="center")
-show.figure(fig, "p1_arch_fig")
+    show.figure(fig, "p1_arch_auc_fig")
+else:  # the box names these figures on every profile: say what was (not) measured
+    for key in ("p1_arch_fig", "p1_arch_auc_fig"):
+        fig, ax = plt.subplots(figsize=(6.4, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"Profile {prof.name}: no architectures compared (p1.architectures.saes empty or hub SAEs)",
+                ha="center", va="center")
+        show.figure(fig, key)
+
+# %% [markdown]
+# :::{glue:figure} p1_arch_auc_fig
+# :name: fig-19-auc
+# :alt: Left, each architecture's SAE probe mean test AUC with 95 % CI against the strong quiver's grey band; right, its AUC gap to the quiver against the CE loss recovered by its SAE, each point labelled with the architecture.
+#
+# Left: the SAE probe's mean test AUC per architecture against the strong quiver (grey band: its 95 % CI). Right: if better reconstruction bought better probes, the points would rise to the right.
+# :::
 
 # %% [markdown]
 # ## Verdict
@@ -260,8 +277,7 @@ if ACTIVE:
         f"No SAE architecture's probe beats the strong baseline quiver (the best of the {len(t)} architectures at "
         f"k = {k_top}, here {top['architecture']}, minus the quiver, mean test AUC).")
     best_ours = dict(ours=float(top["diff"]), ci_lo=float(top["diff_lo"]), ci_hi=float(top["diff_hi"]))
-    recon_rule = claims.not_run(f"no CI: the page ranks {len(t)} architectures by CE loss recovered and by win "
-                                "rate (a Spearman correlation, see the verdict above), too few for an interval")
+    recon_rule = claims.not_run(f"no CI: a rank correlation over {len(t)} architectures - see the Verdict section")
 else:
     why = f"profile {prof.name} compares no architectures (p1.architectures.saes empty or hub SAEs)"
     best_rule, recon_rule, best_ours = claims.not_run(why), claims.not_run(why), {}
