@@ -50,7 +50,6 @@ profile = "cpu"
 
 # %% tags=["hide-input"]
 import json
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -67,7 +66,6 @@ from saeprobe.p1 import runner
 
 prof = load_profile(profile)
 show.setup(prof)
-warnings.filterwarnings("ignore", message="Downcasting object dtype arrays", category=FutureWarning)
 names = prof.dataset_names()
 out_dir = results_dir(prof, "p1")
 print(f"profile {prof.name}: {len(names)} datasets, hook {prof.hook_name()}, results in {out_dir}")

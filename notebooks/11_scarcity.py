@@ -52,7 +52,6 @@ regime = "scarcity"
 
 # %% tags=["hide-input"]
 import textwrap
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -70,7 +69,6 @@ from saeprobe.p1 import runner
 
 prof = load_profile(profile)
 show.setup(prof)
-warnings.filterwarnings("ignore", message="Downcasting object dtype arrays", category=FutureWarning)
 names = list(prof.ood_datasets) if regime == "ood" else prof.dataset_names()
 out_dir = results_dir(prof, "p1")
 AXIS = {"scarcity": "training rows", "imbalance": "positive fraction", "label_noise": "flipped fraction"}
@@ -116,23 +114,15 @@ if usable:
 
 
 # %% tags=["hide-input"]
-# the quivers are not methods (show.color has no colour for them): greys and a purple none of the methods uses
-QUIVER_COLOURS = {"quiver (P1's baselines)": "#999999", "quiver (strong baselines)": "#444444", "quiver + SAE": "#AA3377"}
-
-
 def _is_quiver(label):
     return str(label).startswith("quiver")
-
-
-def _colour(label):
-    return QUIVER_COLOURS.get(str(label)) or show.color(label)
 
 
 def _draw(ax, cols):
     """One line per column of ``curve`` (a bar per column for OOD), in the book's colours."""
     if regime == "ood" or curve.index.isna().all():
         vals = curve[cols].iloc[0] if len(curve) == 1 else curve[cols].mean()
-        ax.barh(range(len(cols)), vals.values, color=[_colour(c) for c in cols])
+        ax.barh(range(len(cols)), vals.values, color=[show.color(c) for c in cols])
         ax.set_yticks(range(len(cols)), [textwrap.fill(show.method_label(c), 18) for c in cols], fontsize=8)
         ax.set_xlim(max(0.0, float(vals.min()) - 0.1), 1.0)
         ax.set_xlabel("mean test ROC-AUC")
@@ -140,7 +130,7 @@ def _draw(ax, cols):
         return
     for col in cols:
         ax.plot(curve.index, curve[col], marker="o" if not _is_quiver(col) else "s",
-                ls="--" if _is_quiver(col) else "-", label=show.method_label(col), color=_colour(col))
+                ls="--" if _is_quiver(col) else "-", label=show.method_label(col), color=show.color(col))
     ax.set_xlabel(axis_name)
     if regime == "scarcity":
         ax.set_xscale("log")
@@ -151,14 +141,25 @@ def _draw(ax, cols):
     ax.set_ylabel("mean test ROC-AUC")
 
 
+def _draw_sizes(ax):
+    """No dataset fits the regime: each dataset's rows per class (what the split rule ran out of)."""
+    ys = [np.bincount(np.asarray(features.labels[n]), minlength=2)[:2] for n in names]
+    pos = np.arange(len(names))
+    for c, off in ((0, -0.2), (1, 0.2)):
+        ax.barh(pos + off, [y[c] for y in ys], height=0.4, color=show.PALETTE[c], label=f"class {c}")
+    ax.set_yticks(pos, [textwrap.fill(n, 18) for n in names], fontsize=8)
+    ax.set_xlabel("rows")
+    ax.set_title(f"too few rows for the {regime.replace('_', ' ')} regime", fontsize=9)
+    ax.legend(fontsize=7)
+
+
 fig, ax = plt.subplots(figsize=(6.4, 3.8))
 if usable:
     _draw(ax, list(curve.columns))
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7.5)
 else:
-    ax.text(0.5, 0.5, f"no dataset of profile {prof.name} is large enough for this regime", ha="center",
-            va="center", transform=ax.transAxes)
+    _draw_sizes(ax)
 fig.tight_layout()
 show.figure(fig, "p1_regime_curve")
 
@@ -167,7 +168,8 @@ show.figure(fig, "p1_regime_curve")
 # :alt: Mean test ROC-AUC over datasets of every method and quiver along this regime's parameter; for the OOD regime, one horizontal bar per method.
 #
 # Every method and quiver of this regime, mean test AUC over datasets; the dashed lines are the quivers.
-# An SAE probe helps where its line rises above the logistic regressions.
+# An SAE probe helps where its line rises above the logistic regressions. (Where no dataset of the
+# profile is large enough for the regime, the figure shows each dataset's rows per class instead.)
 # :::
 
 # %% [markdown]
@@ -263,9 +265,7 @@ if usable:
                     f"cells by the quiver with SAE probes; against P1's own baselines quiver + SAE − quiver is "
                     f"{p1g['test']['mean_diff']:+.3f} [{p1g['test']['ci_lo']:+.3f}, {p1g['test']['ci_hi']:+.3f}].")
 else:
-    ax.text(0.5, 0.5, f"no dataset of profile {prof.name}\nis large enough for this regime", ha="center",
-            va="center", transform=ax.transAxes)
-    ax.set_axis_off()
+    _draw_sizes(ax)
 fig.tight_layout(rect=(0, 0.29, 1, 1) if lines else None)
 show.figure(fig, "p1_regime_key")
 show.verdict_box(recorded, findings=findings)

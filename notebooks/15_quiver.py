@@ -109,11 +109,8 @@ if len(summary):
     piv = summary.pivot(index="regime", columns="quiver", values="mean").reindex(order)
     err_lo = piv - summary.pivot(index="regime", columns="quiver", values="lo").reindex(order)
     err_hi = summary.pivot(index="regime", columns="quiver", values="hi").reindex(order) - piv
-    # the quivers are not methods (show.color has none for them): greys and purples none of the methods uses
-    quiver_colours = {"quiver (P1's baselines)": "#999999", "quiver (P1's baselines) + SAE": "#CC99BB",
-                      "quiver (strong baselines)": "#444444", "quiver (strong baselines) + SAE": "#AA3377"}
     piv.plot.bar(ax=ax, yerr=np.stack([err_lo.T.values, err_hi.T.values], axis=1), capsize=3, rot=20,
-                 color=[quiver_colours.get(c, show.color(c)) for c in piv.columns])
+                 color=[show.color(c) for c in piv.columns])
     ax.set_ylabel("mean test ROC-AUC (95 % CI)")
     ax.set_ylim(max(0.0, float(summary["lo"].min()) - 0.05), 1.0)
     ax.set_xlabel("")

@@ -321,7 +321,7 @@ display(Markdown(
     + ", ".join(f"`{t}`" for t in AR.P1_ARTIFACT["dense_top_tokens"])
     + " (our corpus drops BOS, so `<bos>` cannot appear)."))
 display(show.table(dctx[["rank", "score", "token", "context"]], digits=2))
-display(show.table(tmeans.head(15).astype({"token_id": str}), digits=2))
+display(show.table(tmeans.head(15), digits=2))
 
 # %% [markdown]
 # ### Is punctuation over-represented where they fire?

@@ -39,26 +39,27 @@ def _resolve(mods):
     return {m for m in mods if m in names}
 
 
-def test_core_imports_no_paper_and_not_saes():
+def _imports_outside(prefix: str, allowed: tuple[str, ...]) -> list[str]:
+    """``path:line imports m`` for every saeprobe module that a module under ``prefix`` imports and
+    that is neither the top-level package nor under one of ``allowed``."""
     bad = []
     for path in MODULES:
-        if _name(path).startswith("saeprobe.core"):
+        if _name(path).startswith(prefix):
             for mods, line, _ in _imports(path):
                 for m in _resolve(mods):
-                    if not (m == "saeprobe" or m.startswith("saeprobe.core")):
+                    if not (m == "saeprobe" or m.startswith(allowed)):
                         bad.append(f"{path.relative_to(PKG.parent)}:{line} imports {m}")
+    return bad
+
+
+def test_core_imports_no_paper_and_not_saes():
+    bad = _imports_outside("saeprobe.core", ("saeprobe.core",))
     assert not bad, bad
 
 
 def test_show_imports_only_core():
     """``saeprobe.show`` (what a reader sees) sits beside saes: core below it, no paper, no saes."""
-    bad = []
-    for path in MODULES:
-        if _name(path).startswith("saeprobe.show"):
-            for mods, line, _ in _imports(path):
-                for m in _resolve(mods):
-                    if not (m == "saeprobe" or m.startswith(("saeprobe.core", "saeprobe.show"))):
-                        bad.append(f"{path.relative_to(PKG.parent)}:{line} imports {m}")
+    bad = _imports_outside("saeprobe.show", ("saeprobe.core", "saeprobe.show"))
     assert not bad, bad
 
 

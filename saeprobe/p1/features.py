@@ -88,7 +88,7 @@ def regime_splits(profile, regime: str, feats: P1Features, *, dedup: bool = Fals
         if regime == "scarcity":
             return S.scarcity_splits(y, p1.scarcity_sizes, seed=seed, min_test=p1.min_test)
         if regime == "imbalance":
-            return S.imbalance_splits(y, p1.imbalance_fracs, seed=seed)
+            return S.imbalance_splits(y, p1.imbalance_fracs, seed=seed, min_test=p1.min_test)
         if regime == "label_noise":
             return S.label_noise_splits(y, p1.noise_fracs, seed=seed, min_test=p1.min_test)
         if regime == "ood":

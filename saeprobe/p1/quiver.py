@@ -108,6 +108,6 @@ def edge_share(df: pd.DataFrame, methods: Sequence[str] = ("lr", "lr_z")) -> pd.
     for m in methods:
         g = df[df["method"] == m]
         if len(g) and "c_at_edge" in g:
-            edge = g["c_at_edge"].fillna(False).astype(bool)
+            edge = g["c_at_edge"].map(lambda v: bool(v) if pd.notna(v) else False).astype(bool)  # NaN: no C chosen
             rows.append({"method": m, "n_cells": int(len(g)), "n_at_edge": int(edge.sum()), "share": float(edge.mean())})
     return pd.DataFrame(rows)

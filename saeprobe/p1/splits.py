@@ -283,25 +283,26 @@ def scarcity_splits(y, sizes: Sequence[int] | None = None, **kw) -> list[Split]:
 
 
 def imbalance_split(y, frac: float, *, seed: int = 42, dedup: bool = False, texts: Sequence[str] | None = None,
-                    round_frac: bool = True) -> Split:
+                    round_frac: bool = True, min_test: int = MIN_TEST) -> Split:
     """Class-imbalance split: positive fraction ``frac`` in train and test, sizes from :func:`imbalance_sizes`.
 
     ``round_frac=True`` rounds ``frac`` to the 0.05 grid first, as P1's baseline runner does
     (``run_baseline_class_imbalance``); its SAE runner passes the raw float (``round_frac=False``),
     which differs only when ``frac * num`` lands on an integer (e.g. 0.25000000000000006 * 1024).
+    ``min_test``: P1 keeps 100 test rows; smaller values (not P1) let tiny smoke-test subsets split.
     """
     lab = _labels(y)
     _check_binary(lab, "imbalance_split")
     if not 0 < frac < 1:
         raise ValueError(f"positive fraction must lie in (0, 1), got {frac}")
     ratio = _round20(frac) if round_frac else frac
-    num_train, num_test = imbalance_sizes(lab)
+    num_train, num_test = imbalance_sizes(lab, min_num_test=min_test)
     if num_train < 2:
         raise ValueError(
             f"too few rows for the imbalance regime: {len(lab)} rows leave num_train={num_train} after "
-            f"P1's 100 test rows (needs about 200 balanced rows)"
+            f"{min_test} test rows (needs about {2 * min_test} balanced rows; pass min_test= for tiny data)"
         )
-    tr, te = _specify(lab, num_train, num_test, ratio, seed)
+    tr, te = _specify(lab, num_train, num_test, ratio, seed, min_test=min_test)
     return _finish("imbalance", float(_round20(frac)), lab, tr, te, texts=_texts(y, texts), dedup=dedup,
                    meta=dict(seed=seed, num_train=num_train, num_test=num_test, pos_ratio=ratio))
 

@@ -111,6 +111,11 @@ def quality(sae: Any, corpus: Any, model: Any, *, ce_texts: int = 8, ce_max_len:
     return res
 
 
+def _hook_of(sae) -> str:
+    """The hook an SAE reads: its saeprobe manifest's (our SAEs) or its sae-lens metadata's."""
+    return getattr(sae, "saeprobe_manifest", {}).get("hook") or sae.cfg.metadata.hook_name
+
+
 def quality_table(profile, saes: dict[str, Any], corpora: dict[str, Any], model: Any, *,
                   n_boot: int = 2000, progress: bool = False) -> pd.DataFrame:
     """One row per SAE (``saes``: ``{name: sae}``; ``corpora``: ``{hook: TokenCorpus}`` holding each
@@ -121,7 +126,7 @@ def quality_table(profile, saes: dict[str, Any], corpora: dict[str, Any], model:
     folder = results_dir(profile, "saes") / "quality"
     rows = []
     for name, sae in tqdm(saes.items(), desc="SAE quality", disable=no_bar(progress)):
-        hook = getattr(sae, "saeprobe_manifest", {}).get("hook") or sae.cfg.metadata.hook_name
+        hook = _hook_of(sae)
         corpus = corpora[hook]
         texts = corpus.heldout_texts[: int(c.ce_texts)]
         key = key_for({"v": QUALITY_VERSION, "sae": sae_identity(sae), "hook": hook, "ce": model is not None,
@@ -169,7 +174,6 @@ def page_quality(profile, saes: dict[str, Any], *, model: Any = None, target: fl
     if not saes:
         return quality_note(pd.DataFrame(), target=target, what=what), pd.DataFrame()
     model = load_profile_model(profile) if model is None else model
-    hooks = sorted({getattr(sae, "saeprobe_manifest", {}).get("hook") or sae.cfg.metadata.hook_name
-                    for sae in saes.values()})
+    hooks = sorted({_hook_of(sae) for sae in saes.values()})
     table = quality_table(profile, saes, token_corpus(profile, hooks, model, progress=False), model)
     return quality_note(table, target=target, what=what), table

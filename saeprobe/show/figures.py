@@ -29,8 +29,11 @@ _FIXED = {
     "LR (P1's)": "#0072B2", "LR, z-scored": "#56B4E9", "LR (P1's optimiser)": "#332288", "PCA + LR": "#009E73",
     "KNN": "#999933", "XGBoost": "#E69F00", "MLP": "#888888", "attention probe": "#000000",
     "concat-PCA + LR": "#44AA99", "TF-IDF + LR": "#117733", "hidden state + LR": "#332288", "random": "#BBBBBB",
+    # P1's quivers (best-of ensembles, not methods): greys, and a purple for "with SAE probes" no method uses
+    "quiver (P1's baselines)": "#999999", "quiver (P1's baselines) + SAE": "#CC99BB",
+    "quiver (strong baselines)": "#444444", "quiver (strong baselines) + SAE": "#AA3377", "quiver + SAE": "#AA3377",
 }
-_SAE = {("TopK", "1k"): "#CC6677", ("TopK", "4k"): "#D55E00", ("TopK", "16k"): "#882255",
+_SAE = {("TopK", "128"): "#EE7733", ("TopK", "256"): "#EE3377", ("TopK", "1k"): "#CC6677", ("TopK", "4k"): "#D55E00", ("TopK", "16k"): "#882255",
         ("TopK", "64k"): "#AA4499", ("BatchTopK", None): "#E69F00", ("Matryoshka", None): "#117733",
         ("ReLU-L1", None): "#CC79A7", ("JumpReLU", None): "#661100", ("Gated", None): "#6699CC"}
 _SAE_RE = re.compile(r"^SAE (?P<width>\d+k?) (?P<arch>[A-Za-z-]+?)(?:-\d+)?(?: \(|,|$)")
@@ -44,8 +47,9 @@ def style() -> None:
 
 
 def color(label) -> str:
-    """The colour of a method on every page: fixed for the baselines, by (architecture, width) for
-    an SAE (the same SAE at any k), else a stable hash of the name into :data:`PALETTE`."""
+    """The colour of a method on every page: fixed for the baselines and P1's quivers, by
+    (architecture, width) for an SAE (the same SAE at any k), else a stable hash of the name into
+    :data:`PALETTE`."""
     s = str(label)
     readable = METHODS.get(s) or (method_label(s) if s.startswith("sae:") or "-w" in s else s)
     if readable in _FIXED:

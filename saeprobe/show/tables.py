@@ -19,6 +19,7 @@ from saeprobe.show.labels import column_label, method_label
 
 LABEL_COLUMNS = ("method", "label", "sae", "a", "b", "method_a", "method_b", "best", "chosen")
 _P_COLUMNS = ("p", "p_value", "p_wilcoxon", "pvalue", "p_perm")
+ID_COLUMNS = ("id", "latent", "latent_id", "token_id", "seed", "layer")  # and any ``*_id``: shown as written
 
 
 def _is_missing(v) -> bool:
@@ -115,14 +116,17 @@ class Table:
 
 def table(df: pd.DataFrame, *, digits: int = 3, max_rows: int = 15, caption: str | None = None,
           labels: bool = True, rename: dict | None = None, main_layer: int | None = None,
-          keep_index: bool | None = None) -> Table:
+          keep_index: bool | None = None, formats: dict | None = None) -> Table:
     """``df`` as a table made for reading (see the module docstring).
 
     ``digits``: decimals of floats (p-values get 3 significant digits). ``max_rows``: longer tables
     scroll inside a box of about that height. ``labels``: map method/SAE names in
     :data:`LABEL_COLUMNS` through :func:`~saeprobe.show.labels.method_label`. ``rename``: explicit
-    column names, applied last (over the automatic ones). ``keep_index``: show the index as the first
-    column (default: only when it is not a plain 0..n-1 range).
+    column names, applied last (over the automatic ones), keyed by the DataFrame's column or by the
+    shown name (a CI column ``X`` renamed to ``Y`` reads ``Y [95 % CI]``). ``keep_index``: show the
+    index as the first column (default: only when it is not a plain 0..n-1 range). ``formats``:
+    ``{column: callable}`` for a column that the rounding rule would misread; ids (:data:`ID_COLUMNS`,
+    ``*_id``: latents, token ids, seeds, layers) are shown as written, without thousands separators.
     """
     if isinstance(df, pd.Series):
         df = df.to_frame()
@@ -139,12 +143,17 @@ def table(df: pd.DataFrame, *, digits: int = 3, max_rows: int = 15, caption: str
     d = d[[c for c in d.columns if not d[c].map(_is_missing).all()]] if len(d) else d
     cols = list(d.columns)
     pairs = _ci_pairs(cols)
-    out = {}
+    out, shown = {}, {}
+    formats = formats or {}
     for c in cols:
         if any(c in lh for lh in pairs.values()):
             continue
         s = d[c]
-        if c in pairs:
+        if c in formats or c.lower() in ID_COLUMNS or c.lower().endswith("_id"):
+            f = formats.get(c, lambda v: int(v) if isinstance(v, Real) and float(v).is_integer() else v)
+            vals = ["—" if _is_missing(v) else str(f(v)) for v in s]
+            name = column_label(c)
+        elif c in pairs:
             lo, hi = pairs[c]
             vals = [fmt_ci(m, a, b, digits) for m, a, b in zip(s, d[lo], d[hi])]
             name = f"{column_label(c)} [95 % CI]"
@@ -157,7 +166,11 @@ def table(df: pd.DataFrame, *, digits: int = 3, max_rows: int = 15, caption: str
             vals = [fmt_number(v, digits) if not isinstance(v, str) else v for v in s]
             name = column_label(c)
         out[name] = vals
+        shown[c] = name
     text = pd.DataFrame(out)
     if rename:
-        text = text.rename(columns={column_label(k): v for k, v in rename.items()} | rename)
+        by_shown = {column_label(k): v for k, v in rename.items()} | rename
+        by_source = {shown[k]: (f"{v} [95 % CI]" if k in pairs and not str(v).endswith("CI]") else v)
+                     for k, v in rename.items() if k in shown}
+        text = text.rename(columns=by_shown | by_source)
     return Table(data, text, caption=caption, max_rows=max_rows)

@@ -18,6 +18,7 @@ import math
 
 from saeprobe.core.claims import NOT_RUN
 
+
 def _f(x, signed: bool) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
@@ -32,8 +33,8 @@ def _row(r: dict) -> str:
         ours = f"not run here ({verdict[len(NOT_RUN):]})"
         head = "Not run here"
     else:
-        ci = (f" [{_f(r['ci_lo'], signed)}, {_f(r['ci_hi'], signed)}]"
-              if r.get("ci_lo") is not None and isinstance(r["ci_lo"], float) and math.isfinite(r["ci_lo"]) else "")
+        lo, hi = _f(r.get("ci_lo"), signed), _f(r.get("ci_hi"), signed)
+        ci = f" [{lo}, {hi}]" if "—" not in (lo, hi) else ""
         ours = f"{_f(r['ours'], signed)}{ci}"
         head = verdict.capitalize()
     return (f"- **{head}** — {r['claim']} *{r['paper']}'s number:* {_f(r['paper_value'], signed)}; "

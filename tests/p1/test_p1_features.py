@@ -48,7 +48,13 @@ def test_load_features_and_regime_splits_on_smoke():
     assert [s.param for s in noise] == list(prof.p1.noise_fracs)
     ood = F.regime_splits(prof, "ood", feats)(name)
     assert ood[0].num_test == len(feats.ood_labels[name])
+    # 48 rows: with the profile's min_test (12) the imbalance rule splits; with P1's 100 it needs ~200
     usable, skipped = F.usable_datasets(names, F.regime_splits(prof, "imbalance", feats))
-    assert usable == [] and "too few rows" in skipped[0][1]  # 48 rows: P1's imbalance rule needs ~200
+    assert usable == names and not skipped
+    imb = F.regime_splits(prof, "imbalance", feats)(name)
+    assert [s.param for s in imb] == list(prof.p1.imbalance_fracs) and all(s.num_test >= prof.p1.min_test for s in imb)
+    p1_rule = load_profile("smoke", p1={"min_test": 100})
+    usable, skipped = F.usable_datasets(names, F.regime_splits(p1_rule, "imbalance", feats))
+    assert usable == [] and "too few rows" in skipped[0][1] and "100 test rows" in skipped[0][1]
     with pytest.raises(ValueError, match="unknown regime"):
         F.regime_splits(prof, "nope", feats)(name)

@@ -31,6 +31,13 @@ def test_one_colour_per_method_on_every_page():
     assert show.color("sae:topk-w4096-k128-s0-L12:k=16") != show.color("sae:topk-w16384-k128-s0-L12:k=16")
     assert show.color("lr") != show.color("lr_z")
     assert show.color("a brand-new method") == show.color("a brand-new method")
+    # P1's quivers and the narrow smoke/lab widths have fixed colours, distinct from every method's
+    quivers = ["quiver (P1's baselines)", "quiver (strong baselines)", "quiver + SAE", "quiver (P1's baselines) + SAE"]
+    methods = ["lr", "lr_z", "pca", "knn", "xgb", "mlp", "attention", "sae:topk-w4096-k128-s0-L12:k=16"]
+    assert len({show.color(q) for q in quivers}) == 4
+    assert not {show.color(q) for q in quivers} & {show.color(m) for m in methods}
+    narrow = [show.color(f"sae:topk-w{w}-k16-s0-L12:k=16") for w in (128, 256, 1024, 4096, 16384)]
+    assert len(set(narrow)) == 5
     assert all(c.startswith("#") and len(c) == 7 for c in show.PALETTE)
 
 
@@ -55,6 +62,17 @@ def test_table_long_scrolls_and_named_index_is_kept():
     assert t.text["x"].iloc[1] == "0.143"
     with pytest.raises(TypeError, match="DataFrame"):
         show.table([1, 2])
+
+
+def test_table_rename_reaches_ci_columns_and_formats_override():
+    df = pd.DataFrame({"token_id": [12345, 7], "delta": [0.01, -0.02], "ci_lo": [0.0, -0.03], "ci_hi": [0.02, -0.01]})
+    t = show.table(df, rename={"delta": "SAE − LR"})
+    assert list(t.text.columns) == ["token id", "SAE − LR [95 % CI]"]
+    assert t.text["token id"].tolist() == ["12345", "7"]  # an id has no thousands separator
+    counts = pd.DataFrame({"tokens": [12345], "latent": [16000.0]})
+    assert show.table(counts).text.iloc[0].tolist() == ["12,345", "16000"]  # a count has one
+    assert show.table(counts, formats={"tokens": lambda v: f"{v / 1000:.1f}k"}).text["tokens"].iloc[0] == "12.3k"
+    assert list(show.table(df, rename={"delta [95 % CI]": "d"}).text.columns) == ["token id", "d"]
 
 
 def test_ci_formatting_and_missing():
